@@ -1,0 +1,24 @@
+# The two commands of README.md. Both set up .venv first (idempotent: seconds when nothing changed).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup run test test-fast export clean-nbs bench
+setup:
+	bash scripts/setup.sh
+
+## run: set up, then run the main job (the pipeline on the embedded demo set) into reports/
+run: setup
+	$(VENV)/bin/fma-wsss run demo
+
+## test: set up, then run the whole test suite (nbdev notebook tests, hygiene, smoke runs, end to end)
+test: setup
+	$(PY) -m pytest -ra tests
+
+export:
+	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean
+
+bench: setup
+	$(PY) benchmarks/run_all.py

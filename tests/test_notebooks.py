@@ -1,0 +1,67 @@
+"""The module notebooks' own tests (nbdev_test), the export in step with nbs/, and notebook hygiene."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+MODULE_NBS = sorted(p for p in (ROOT / "nbs").glob("*.ipynb"))
+ALL_NBS = sorted((ROOT / "nbs").rglob("*.ipynb"))
+
+
+def _run(*cmd, **kw):
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, **kw)
+
+
+@pytest.mark.parametrize("nb", MODULE_NBS, ids=lambda p: p.name)
+def test_module_notebook(nb):
+    "Each module notebook runs top to bottom; its asserts are the module's tests (slow cells included)."
+    flags = "slow gpu" if torch.cuda.is_available() else "slow"
+    r = _run(str(BIN / "nbdev_test"), "--path", str(nb), "--flags", flags, "--do_print",
+             env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=1800)
+    assert r.returncode == 0, f"{nb.name} failed:\n{r.stdout[-6000:]}\n{r.stderr[-6000:]}"
+
+
+def _tree_state(*paths):
+    r = _run("git", "status", "--porcelain", "--", *paths)
+    diff = _run("git", "diff", "--", *paths).stdout
+    return r.stdout, diff
+
+
+def test_export_in_step():
+    "nbdev_export leaves fma_wsss/ as it is: the package was exported from the committed notebooks."
+    before = _tree_state("fma_wsss")
+    r = _run(str(BIN / "nbdev_export"))
+    assert r.returncode == 0, r.stderr
+    after = _tree_state("fma_wsss")
+    assert before == after, f"nbdev_export changed fma_wsss/:\n{after[0]}\n{after[1][:3000]}"
+
+
+def test_notebooks_clean():
+    "nbdev_clean leaves nbs/ as it is (no outputs, execution counts or stray metadata committed)."
+    before = _tree_state("nbs")
+    r = _run(str(BIN / "nbdev_clean"))
+    assert r.returncode == 0, r.stderr
+    after = _tree_state("nbs")
+    assert before == after, f"nbdev_clean changed nbs/:\n{after[0]}\n{after[1][:3000]}"
+
+
+@pytest.mark.parametrize("nb", ALL_NBS, ids=lambda p: str(p.relative_to(ROOT / "nbs")))
+def test_kernelspec_python3(nb):
+    ks = json.loads(nb.read_text())["metadata"].get("kernelspec", {})
+    assert ks.get("name") == "python3", f"{nb}: kernelspec {ks}"
+
+
+def test_parameters_tag_survives_clean():
+    "Experiment notebooks keep papermill's `parameters` tag (settings.ini allowed_cell_metadata_keys)."
+    exp = sorted((ROOT / "nbs" / "experiments").glob("*.ipynb"))
+    if not exp:
+        pytest.skip("no experiment notebooks yet")
+    for nb in exp:
+        cells = json.loads(nb.read_text())["cells"]
+        assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells), nb.name
