@@ -7,7 +7,7 @@ __all__ = ['DATASETS', 'SECTIONS', 'DataConfig', 'ClipConfig', 'PromptConfig', '
            'SegmenterConfig', 'RunSettings', 'RunConfig', 'ConfigError', 'setting_names', 'apply_overrides',
            'list_profiles', 'load_config', 'to_overrides', 'from_dict']
 
-# %% ../nbs/12_config.ipynb #aa862703
+# %% ../nbs/12_config.ipynb #f1e95cc0
 import dataclasses
 import difflib
 import json
@@ -21,7 +21,7 @@ import yaml
 
 from .core import settings_hash
 
-# %% ../nbs/12_config.ipynb #8fb33339
+# %% ../nbs/12_config.ipynb #9b2e9c02
 DATASETS = ("voc", "coco", "demo", "fake_voc", "fake_coco")
 
 @dataclass
@@ -45,7 +45,7 @@ class ClipConfig:
     weights: str = "openai"  # "openai", "random" or a checkpoint path
     fallback: Literal["random", "tiny"] | None = None  # weights unresolvable offline: untrained arch ("random") or the tiny arch; None = fail
 
-# %% ../nbs/12_config.ipynb #85219cfc
+# %% ../nbs/12_config.ipynb #3a58d3ad
 @dataclass
 class PromptConfig:
     "One learned prompt set and its training schedule (METHOD 2, 6, 7)."
@@ -77,7 +77,7 @@ def _seg_prompts_default() -> PromptConfig:
     return PromptConfig(shared_ctx=False, name_position="before", learned_bg=True, loss="cam_activation",
                         iterations=17000)
 
-# %% ../nbs/12_config.ipynb #818d7609
+# %% ../nbs/12_config.ipynb #d26c7dbe
 @dataclass
 class CamSettings:
     "Grad-CAM and attention-affinity refinement for one prompt set (METHOD 3-5)."
@@ -109,14 +109,14 @@ class MasksConfig:
     fma_changes: bool = True  # whole-mask boosts and the overlap filter (the paper's changes to SAM)
     superpixel_params: dict = field(default_factory=dict)  # keyword arguments of the superpixel method
 
-# %% ../nbs/12_config.ipynb #28ba8d1d
+# %% ../nbs/12_config.ipynb #437f6879
 @dataclass
 class SeedsConfig:
     "The SAMS seed rule (METHOD 8)."
     bg_power_coarse: float = 0.6  # background exponent p of the coarse seeds
     bg_power_fine: float = 0.7  # background exponent p of the fine seeds
     use_masks: bool = True  # False: seeds from CAM scores alone (METHOD 4; ablation without SAMS)
-    bg_power_grid: list[float] = field(default_factory=list)  # if set, p values tried on the held-out subset
+    bg_power_coarse_grid: list[float] = field(default_factory=list)  # if set, coarse p chosen among these on the held-out subset
 
 @dataclass
 class SegmenterConfig:
@@ -138,7 +138,7 @@ class RunSettings:
     meaningless: bool = False  # numbers come from untrained models: every report carries a banner
     until: str | None = None  # stop after this stage (see fma_wsss.pipeline.STAGES); None = all
 
-# %% ../nbs/12_config.ipynb #d6aedbc1
+# %% ../nbs/12_config.ipynb #226da12e
 @dataclass
 class RunConfig:
     "Every setting of one run, in sections. Build it with `load_config`, not by hand."
@@ -164,7 +164,7 @@ class RunConfig:
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "profile")
 
-# %% ../nbs/12_config.ipynb #bfd1e7a5
+# %% ../nbs/12_config.ipynb #67186c6e
 class ConfigError(ValueError):
     "One or more settings are unknown or have the wrong type; the message names each."
 
@@ -178,7 +178,7 @@ def _type_name(tp) -> str:
 
 class _Bad(Exception): pass
 
-# %% ../nbs/12_config.ipynb #51abdc45
+# %% ../nbs/12_config.ipynb #69236cd5
 def _coerce(value, tp):
     "`value` checked against annotation `tp` (converted where lossless); raises `_Bad` otherwise."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -222,7 +222,7 @@ def _coerce(value, tp):
         raise _Bad()
     raise _Bad()
 
-# %% ../nbs/12_config.ipynb #2a00bd4c
+# %% ../nbs/12_config.ipynb #3401493a
 def _section_types() -> dict[str, type]:
     return {f.name: f.default_factory().__class__ for f in dataclasses.fields(RunConfig) if f.name != "profile"}
 
@@ -242,7 +242,7 @@ def _resolve_name(name: str, valid: list[str]) -> tuple[str | None, str | None]:
     hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "no close match"
     return None, f"unknown setting {name!r} ({hint})"
 
-# %% ../nbs/12_config.ipynb #46b582bb
+# %% ../nbs/12_config.ipynb #72331223
 def apply_overrides(cfg: RunConfig, # the configuration to change (not modified)
                     overrides: dict, # {name: value}; names as `setting_names()` or their short forms
                     source: str = "overrides", # where they came from, for the error message
@@ -268,7 +268,7 @@ def _deepcopy(cfg: RunConfig) -> RunConfig:
     import copy
     return copy.deepcopy(cfg)
 
-# %% ../nbs/12_config.ipynb #49510243
+# %% ../nbs/12_config.ipynb #e9cf1043
 def _profiles_dir() -> Path:
     "`fma_wsss/profiles/` (package data, shipped with the package)."
     import fma_wsss
@@ -287,7 +287,7 @@ def _profile_path(name: str) -> Path:
     raise ConfigError(f"unknown profile {name!r}: the profiles are {list_profiles()}"
                       + (f" (did you mean {close[0]!r}?)" if close else "") + ", or give a path to a .yaml file")
 
-# %% ../nbs/12_config.ipynb #1c7cbedc
+# %% ../nbs/12_config.ipynb #cf3ca094
 def _flatten(d: dict, source: str) -> dict:
     "{section: {field: v}} -> {section.field: v}; a non-mapping section is an error."
     out = {}
@@ -309,7 +309,7 @@ def _read_profile(name: str, seen: tuple = ()) -> tuple[dict, str]:
     flat.update(_flatten(raw, str(path)))
     return flat, (path.stem if path.parent == _profiles_dir() else str(path))
 
-# %% ../nbs/12_config.ipynb #54ec7995
+# %% ../nbs/12_config.ipynb #c7bd7734
 def load_config(profile: str = "smoke", # profile name (see `list_profiles()`) or path to a YAML file
                 overrides: dict | None = None, # {name: value} applied after the profile
                 **params, # more overrides, papermill style (`bg_power_fine=0.5`); None values are skipped
@@ -322,7 +322,7 @@ def load_config(profile: str = "smoke", # profile name (see `list_profiles()`) o
     if not cfg.run.name: cfg.run.name = name
     return cfg
 
-# %% ../nbs/12_config.ipynb #16f7b938
+# %% ../nbs/12_config.ipynb #0c420c95
 def to_overrides(cfg: RunConfig) -> dict:
     "`cfg` as flat `{section.field: value}` overrides (what `load_config` would need to rebuild it)."
     return {f"{s}.{k}": v for s in SECTIONS for k, v in cfg.section(s).items()}
