@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['DATASETS', 'SECTIONS', 'DataConfig', 'ClipConfig', 'PromptConfig', 'CamSettings', 'MasksConfig', 'SeedsConfig',
-           'SegmenterConfig', 'RunSettings', 'RunConfig', 'ConfigError', 'setting_names', 'apply_overrides',
-           'list_profiles', 'load_config', 'to_overrides', 'from_dict']
+           'SegmenterConfig', 'RunSettings', 'RunConfig', 'ConfigError', 'setting_names', 'resolve_overrides',
+           'apply_overrides', 'list_profiles', 'load_config', 'to_overrides', 'from_dict']
 
-# %% ../nbs/12_config.ipynb #f1e95cc0
+# %% ../nbs/12_config.ipynb #bd21f9b0
 import dataclasses
 import difflib
 import json
@@ -21,7 +21,7 @@ import yaml
 
 from .core import settings_hash
 
-# %% ../nbs/12_config.ipynb #9b2e9c02
+# %% ../nbs/12_config.ipynb #0569c029
 DATASETS = ("voc", "coco", "demo", "fake_voc", "fake_coco")
 
 @dataclass
@@ -45,7 +45,7 @@ class ClipConfig:
     weights: str = "openai"  # "openai", "random" or a checkpoint path
     fallback: Literal["random", "tiny"] | None = None  # weights unresolvable offline: untrained arch ("random") or the tiny arch; None = fail
 
-# %% ../nbs/12_config.ipynb #3a58d3ad
+# %% ../nbs/12_config.ipynb #b63fe05c
 @dataclass
 class PromptConfig:
     "One learned prompt set and its training schedule (METHOD 2, 6, 7)."
@@ -77,7 +77,7 @@ def _seg_prompts_default() -> PromptConfig:
     return PromptConfig(shared_ctx=False, name_position="before", learned_bg=True, loss="cam_activation",
                         iterations=17000)
 
-# %% ../nbs/12_config.ipynb #d26c7dbe
+# %% ../nbs/12_config.ipynb #4d16e16f
 @dataclass
 class CamSettings:
     "Grad-CAM and attention-affinity refinement for one prompt set (METHOD 3-5)."
@@ -109,7 +109,7 @@ class MasksConfig:
     fma_changes: bool = True  # whole-mask boosts and the overlap filter (the paper's changes to SAM)
     superpixel_params: dict = field(default_factory=dict)  # keyword arguments of the superpixel method
 
-# %% ../nbs/12_config.ipynb #437f6879
+# %% ../nbs/12_config.ipynb #3cfedead
 @dataclass
 class SeedsConfig:
     "The SAMS seed rule (METHOD 8)."
@@ -138,7 +138,7 @@ class RunSettings:
     meaningless: bool = False  # numbers come from untrained models: every report carries a banner
     until: str | None = None  # stop after this stage (see fma_wsss.pipeline.STAGES); None = all
 
-# %% ../nbs/12_config.ipynb #226da12e
+# %% ../nbs/12_config.ipynb #f92174a4
 @dataclass
 class RunConfig:
     "Every setting of one run, in sections. Build it with `load_config`, not by hand."
@@ -164,7 +164,7 @@ class RunConfig:
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "profile")
 
-# %% ../nbs/12_config.ipynb #67186c6e
+# %% ../nbs/12_config.ipynb #4ffeea23
 class ConfigError(ValueError):
     "One or more settings are unknown or have the wrong type; the message names each."
 
@@ -178,7 +178,7 @@ def _type_name(tp) -> str:
 
 class _Bad(Exception): pass
 
-# %% ../nbs/12_config.ipynb #69236cd5
+# %% ../nbs/12_config.ipynb #0a439dc4
 def _coerce(value, tp):
     "`value` checked against annotation `tp` (converted where lossless); raises `_Bad` otherwise."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -187,6 +187,7 @@ def _coerce(value, tp):
         try: value = yaml.safe_load(value)
         except yaml.YAMLError: raise _Bad()
     if origin in (typing.Union, types.UnionType):
+        if type(None) in args and value in ("null", "None", "~"): return None  # YAML/Python spellings of None
         for a in args:
             try: return _coerce(value, a)
             except _Bad: pass
@@ -222,7 +223,7 @@ def _coerce(value, tp):
         raise _Bad()
     raise _Bad()
 
-# %% ../nbs/12_config.ipynb #3401493a
+# %% ../nbs/12_config.ipynb #eb7c5518
 def _section_types() -> dict[str, type]:
     return {f.name: f.default_factory().__class__ for f in dataclasses.fields(RunConfig) if f.name != "profile"}
 
@@ -242,33 +243,39 @@ def _resolve_name(name: str, valid: list[str]) -> tuple[str | None, str | None]:
     hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "no close match"
     return None, f"unknown setting {name!r} ({hint})"
 
-# %% ../nbs/12_config.ipynb #72331223
+# %% ../nbs/12_config.ipynb #5d691a4e
+def resolve_overrides(overrides: dict, # {name: value}; names as `setting_names()` or their short forms
+                      source: str = "overrides", # where they came from, for the error message
+                     ) -> dict:
+    "`{section.field: value}` with full names and values checked (and converted) against the field types."
+    valid, errors, out = setting_names(), [], {}
+    types_ = {f"{s}.{f.name}": f.type for s, cls in _section_types().items() for f in dataclasses.fields(cls)}
+    for name, value in overrides.items():
+        full, why = _resolve_name(str(name), valid)
+        if full is None: errors.append(why); continue
+        try: out[full] = _coerce(value, types_[full])
+        except _Bad: errors.append(f"{full}: expected {_type_name(types_[full])}, got {value!r} ({type(value).__name__})")
+    if errors:
+        raise ConfigError(f"{len(errors)} bad setting(s) in {source}:\n  " + "\n  ".join(errors)
+                          + "\n(list every valid name with `fma_wsss.config.setting_names()`)")
+    return out
+
 def apply_overrides(cfg: RunConfig, # the configuration to change (not modified)
                     overrides: dict, # {name: value}; names as `setting_names()` or their short forms
                     source: str = "overrides", # where they came from, for the error message
                    ) -> RunConfig:
     "A copy of `cfg` with `overrides` applied, every value checked against its field's type."
-    cfg, valid, errors = _deepcopy(cfg), setting_names(), []
-    types_ = {f"{s}.{f.name}": f.type for s, cls in _section_types().items() for f in dataclasses.fields(cls)}
-    for name, value in overrides.items():
-        full, why = _resolve_name(str(name), valid)
-        if full is None: errors.append(why); continue
-        try: value = _coerce(value, types_[full])
-        except _Bad:
-            errors.append(f"{full}: expected {_type_name(types_[full])}, got {value!r} ({type(value).__name__})")
-            continue
+    cfg = _deepcopy(cfg)
+    for full, value in resolve_overrides(overrides, source).items():
         sec, fld = full.split(".")
         setattr(getattr(cfg, sec), fld, value)
-    if errors:
-        raise ConfigError(f"{len(errors)} bad setting(s) in {source}:\n  " + "\n  ".join(errors)
-                          + "\n(list every valid name with `fma_wsss.config.setting_names()`)")
     return cfg
 
 def _deepcopy(cfg: RunConfig) -> RunConfig:
     import copy
     return copy.deepcopy(cfg)
 
-# %% ../nbs/12_config.ipynb #e9cf1043
+# %% ../nbs/12_config.ipynb #f95a867a
 def _profiles_dir() -> Path:
     "`fma_wsss/profiles/` (package data, shipped with the package)."
     import fma_wsss
@@ -287,7 +294,7 @@ def _profile_path(name: str) -> Path:
     raise ConfigError(f"unknown profile {name!r}: the profiles are {list_profiles()}"
                       + (f" (did you mean {close[0]!r}?)" if close else "") + ", or give a path to a .yaml file")
 
-# %% ../nbs/12_config.ipynb #cf3ca094
+# %% ../nbs/12_config.ipynb #4d21e929
 def _flatten(d: dict, source: str) -> dict:
     "{section: {field: v}} -> {section.field: v}; a non-mapping section is an error."
     out = {}
@@ -309,7 +316,7 @@ def _read_profile(name: str, seen: tuple = ()) -> tuple[dict, str]:
     flat.update(_flatten(raw, str(path)))
     return flat, (path.stem if path.parent == _profiles_dir() else str(path))
 
-# %% ../nbs/12_config.ipynb #c7bd7734
+# %% ../nbs/12_config.ipynb #353f76c0
 def load_config(profile: str = "smoke", # profile name (see `list_profiles()`) or path to a YAML file
                 overrides: dict | None = None, # {name: value} applied after the profile
                 **params, # more overrides, papermill style (`bg_power_fine=0.5`); None values are skipped
@@ -322,7 +329,7 @@ def load_config(profile: str = "smoke", # profile name (see `list_profiles()`) o
     if not cfg.run.name: cfg.run.name = name
     return cfg
 
-# %% ../nbs/12_config.ipynb #0c420c95
+# %% ../nbs/12_config.ipynb #a09d9066
 def to_overrides(cfg: RunConfig) -> dict:
     "`cfg` as flat `{section.field: value}` overrides (what `load_config` would need to rebuild it)."
     return {f"{s}.{k}": v for s in SECTIONS for k, v in cfg.section(s).items()}
