@@ -7,6 +7,7 @@
 '# %% tags=["parameters"]' gives a code cell tags (papermill's parameters cell).
 Outputs are never written: run nbdev_clean afterwards as for any notebook.
 """
+import hashlib
 import json
 import re
 import sys
@@ -39,6 +40,8 @@ def to_nb(src: Path, dst: Path):
             cell = nbformat.v4.new_code_cell("\n".join(lines))
         if c["tags"]:
             cell.metadata["tags"] = c["tags"]
+        # ids from position and content: re-converting an unchanged cell keeps its id (quiet diffs)
+        cell.id = hashlib.sha1(f"{len(nb.cells)}:{cell.cell_type}:{cell.source}".encode()).hexdigest()[:8]
         nb.cells.append(cell)
     dst.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(dst))
