@@ -7,7 +7,7 @@ __all__ = ['DATASETS', 'SECTIONS', 'DataConfig', 'ClipConfig', 'PromptConfig', '
            'SegmenterConfig', 'RunSettings', 'RunConfig', 'ConfigError', 'setting_names', 'resolve_overrides',
            'apply_overrides', 'list_profiles', 'load_config', 'to_overrides', 'from_dict']
 
-# %% ../nbs/12_config.ipynb #98de583b
+# %% ../nbs/12_config.ipynb #67ed9afb
 import dataclasses
 import difflib
 import json
@@ -21,7 +21,7 @@ import yaml
 
 from .core import settings_hash
 
-# %% ../nbs/12_config.ipynb #4836075a
+# %% ../nbs/12_config.ipynb #c7a362f7
 DATASETS = ("voc", "coco", "demo", "fake_voc", "fake_coco")
 
 @dataclass
@@ -45,7 +45,7 @@ class ClipConfig:
     weights: str = "openai"  # "openai", "random" or a checkpoint path
     fallback: Literal["random", "tiny"] | None = None  # weights unresolvable offline: untrained arch ("random") or the tiny arch; None = fail
 
-# %% ../nbs/12_config.ipynb #5d645b83
+# %% ../nbs/12_config.ipynb #7cb367bd
 @dataclass
 class PromptConfig:
     "One learned prompt set and its training schedule (METHOD 2, 6, 7)."
@@ -77,16 +77,16 @@ def _seg_prompts_default() -> PromptConfig:
     return PromptConfig(shared_ctx=False, name_position="before", learned_bg=True, loss="cam_activation",
                         iterations=17000)
 
-# %% ../nbs/12_config.ipynb #89a83c74
+# %% ../nbs/12_config.ipynb #18ccfd7e
 @dataclass
 class CamSettings:
     "Grad-CAM and attention-affinity refinement for one prompt set (METHOD 3-5)."
-    caa: bool = True  # refine with attention affinity (CAA)
-    sinkhorn_rounds: int = 1  # Sinkhorn normalisation rounds
+    refine: bool = True  # attention-affinity refinement (CAA) on/off
+    rounds: int = 1  # Sinkhorn normalisation rounds
     box_threshold: float = 0.4  # box mask threshold t (fraction of the max)
-    refine_source: Literal["score", "raw"] = "score"  # refine the normalised score or the raw CAM
+    source: Literal["score", "raw"] = "score"  # refine the normalised score or the raw CAM
     k: int = 2  # affinity power
-    attn_blocks: int = 8  # last N blocks whose attention is averaged
+    released_box_clip: bool = True  # CLIP-ES's clipping of box ends (fma_wsss.cam.box_mask)
 
 @dataclass
 class MasksConfig:
@@ -94,7 +94,7 @@ class MasksConfig:
     generator: Literal["sam", "slic", "felzenszwalb"] = "sam"  # mask generator
     fallback: Literal["slic", "felzenszwalb"] | None = None  # used when SAM weights cannot be resolved; None = fail
     sam_arch: Literal["vit_h", "vit_l", "vit_b", "tiny"] = "vit_h"  # SAM image encoder
-    sam_weights: str = "default"  # "default" (the registry's checkpoint for sam_arch), "random" or a path
+    sam_weights: str = "default"  # "default" (the registry's checkpoint for sam_arch) or a path; "tiny" has none
     points_per_side: int = 32  # SAM point grid
     points_per_batch: int = 256  # points per forward
     pred_iou_thresh: float = 0.86  # predicted-IoU threshold
@@ -109,7 +109,7 @@ class MasksConfig:
     fma_changes: bool = True  # whole-mask boosts and the overlap filter (the paper's changes to SAM)
     superpixel_params: dict = field(default_factory=dict)  # keyword arguments of the superpixel method
 
-# %% ../nbs/12_config.ipynb #bbcd0825
+# %% ../nbs/12_config.ipynb #54632f4f
 @dataclass
 class SeedsConfig:
     "The SAMS seed rule (METHOD 8)."
@@ -138,7 +138,7 @@ class RunSettings:
     meaningless: bool = False  # numbers come from untrained models: every report carries a banner
     until: str | None = None  # stop after this stage (see fma_wsss.pipeline.STAGES); None = all
 
-# %% ../nbs/12_config.ipynb #c3e559c6
+# %% ../nbs/12_config.ipynb #aaa97675
 @dataclass
 class RunConfig:
     "Every setting of one run, in sections. Build it with `load_config`, not by hand."
@@ -148,7 +148,7 @@ class RunConfig:
     prompts_cls: PromptConfig = field(default_factory=PromptConfig)
     prompts_seg: PromptConfig = field(default_factory=_seg_prompts_default)
     cam_cls: CamSettings = field(default_factory=CamSettings)
-    cam_seg: CamSettings = field(default_factory=lambda: CamSettings(box_threshold=0.5, refine_source="raw"))
+    cam_seg: CamSettings = field(default_factory=lambda: CamSettings(box_threshold=0.5, source="raw"))
     masks: MasksConfig = field(default_factory=MasksConfig)
     seeds: SeedsConfig = field(default_factory=SeedsConfig)
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
@@ -164,7 +164,7 @@ class RunConfig:
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "profile")
 
-# %% ../nbs/12_config.ipynb #b7504197
+# %% ../nbs/12_config.ipynb #b9130dc6
 class ConfigError(ValueError):
     "One or more settings are unknown or have the wrong type; the message names each."
 
@@ -178,7 +178,7 @@ def _type_name(tp) -> str:
 
 class _Bad(Exception): pass
 
-# %% ../nbs/12_config.ipynb #908521b8
+# %% ../nbs/12_config.ipynb #7e52857c
 def _coerce(value, tp):
     "`value` checked against annotation `tp` (converted where lossless); raises `_Bad` otherwise."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -223,7 +223,7 @@ def _coerce(value, tp):
         raise _Bad()
     raise _Bad()
 
-# %% ../nbs/12_config.ipynb #a6b25177
+# %% ../nbs/12_config.ipynb #1b25ff38
 def _section_types() -> dict[str, type]:
     return {f.name: f.default_factory().__class__ for f in dataclasses.fields(RunConfig) if f.name != "profile"}
 
@@ -243,7 +243,7 @@ def _resolve_name(name: str, valid: list[str]) -> tuple[str | None, str | None]:
     hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "no close match"
     return None, f"unknown setting {name!r} ({hint})"
 
-# %% ../nbs/12_config.ipynb #aa7b2021
+# %% ../nbs/12_config.ipynb #90c82699
 def resolve_overrides(overrides: dict, # {name: value}; names as `setting_names()` or their short forms
                       source: str = "overrides", # where they came from, for the error message
                      ) -> dict:
@@ -275,7 +275,7 @@ def _deepcopy(cfg: RunConfig) -> RunConfig:
     import copy
     return copy.deepcopy(cfg)
 
-# %% ../nbs/12_config.ipynb #61490cb6
+# %% ../nbs/12_config.ipynb #56be9237
 def _profiles_dir() -> Path:
     "`fma_wsss/profiles/` (package data, shipped with the package)."
     import fma_wsss
@@ -294,7 +294,7 @@ def _profile_path(name: str) -> Path:
     raise ConfigError(f"unknown profile {name!r}: the profiles are {list_profiles()}"
                       + (f" (did you mean {close[0]!r}?)" if close else "") + ", or give a path to a .yaml file")
 
-# %% ../nbs/12_config.ipynb #0c16816d
+# %% ../nbs/12_config.ipynb #2fcc3de4
 def _flatten(d: dict, source: str) -> dict:
     "{section: {field: v}} -> {section.field: v}; a non-mapping section is an error."
     out = {}
@@ -316,7 +316,7 @@ def _read_profile(name: str, seen: tuple = ()) -> tuple[dict, str]:
     flat.update(_flatten(raw, str(path)))
     return flat, (path.stem if path.parent == _profiles_dir() else str(path))
 
-# %% ../nbs/12_config.ipynb #f869083e
+# %% ../nbs/12_config.ipynb #39305dc0
 def load_config(profile: str = "smoke", # profile name (see `list_profiles()`) or path to a YAML file
                 overrides: dict | None = None, # {name: value} applied after the profile
                 **params, # more overrides, papermill style (`bg_power_fine=0.5`); None values are skipped
@@ -329,7 +329,7 @@ def load_config(profile: str = "smoke", # profile name (see `list_profiles()`) o
     if not cfg.run.name: cfg.run.name = Path(name).stem  # a profile path names the run by its file stem
     return cfg
 
-# %% ../nbs/12_config.ipynb #90dbaf8d
+# %% ../nbs/12_config.ipynb #1cd331b9
 def to_overrides(cfg: RunConfig) -> dict:
     "`cfg` as flat `{section.field: value}` overrides (what `load_config` would need to rebuild it)."
     return {f"{s}.{k}": v for s in SECTIONS for k, v in cfg.section(s).items()}

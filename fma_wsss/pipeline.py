@@ -7,7 +7,7 @@ __all__ = ['STAGE_VERSION', 'TASKS', 'STAGES', 'Stage', 'StageResult', 'StageFai
            'clip_model', 'weights_used', 'mask_generator', 'mask_store', 'prompt_learner', 'prompt_checkpoint',
            'seed_dir', 'run_pipeline', 'stage_table', 'example_ids', 'load_cam']
 
-# %% ../nbs/13_pipeline.ipynb #a895b5bc
+# %% ../nbs/13_pipeline.ipynb #a4db1f79
 import dataclasses
 import json
 import shutil
@@ -22,7 +22,7 @@ import numpy as np
 from .config import RunConfig, load_config
 from .core import atomic_write_bytes, cache_dir, get_logger, pick_device, settings_hash, seed_everything
 
-# %% ../nbs/13_pipeline.ipynb #7915ccb8
+# %% ../nbs/13_pipeline.ipynb #8267fec6
 STAGE_VERSION = 1  # bump to invalidate every cached stage after a change in what stages compute
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class StageResult:
 
     def to_dict(self) -> dict: return {**dataclasses.asdict(self), "path": str(self.path)}
 
-# %% ../nbs/13_pipeline.ipynb #7aab2ff0
+# %% ../nbs/13_pipeline.ipynb #d21b23d0
 class StageFailed(RuntimeError):
     "A stage raised; the message names the stage and its folder (kept, so a re-run resumes it)."
 
@@ -59,7 +59,7 @@ def _read_done(path: Path) -> dict | None:
 def _write_done(path: Path, info: dict):
     atomic_write_bytes(path / "DONE.json", json.dumps(info, indent=2, default=str).encode())
 
-# %% ../nbs/13_pipeline.ipynb #3fb88f8e
+# %% ../nbs/13_pipeline.ipynb #95949824
 def _compute(pipe, name: str, h: str, out: Path) -> StageResult:
     "Run stage `name` into `out` (resuming what is there) and write DONE.json last."
     st = pipe.stages[name]
@@ -77,7 +77,7 @@ def _compute(pipe, name: str, h: str, out: Path) -> StageResult:
     _write_done(out, {"stage": name, "hash": h, "metrics": metrics, "seconds": secs, "finished": time.time()})
     return StageResult(name, h, out, metrics, secs, False)
 
-# %% ../nbs/13_pipeline.ipynb #a642e541
+# %% ../nbs/13_pipeline.ipynb #bdec9a98
 class Pipeline:
     "The cached stages of one configuration. `run(until)` computes or reuses each stage in order."
     def __init__(self, cfg: RunConfig, # the run's configuration (see fma_wsss.config.load_config)
@@ -140,7 +140,7 @@ class Pipeline:
         out["seconds_computed"] = round(sum(r.seconds for r in self.results.values() if not r.reused), 3)
         return out
 
-# %% ../nbs/13_pipeline.ipynb #df1aa532
+# %% ../nbs/13_pipeline.ipynb #f6a5802f
 def _fake_root(pipe, kind: str) -> Path:
     d = pipe.cfg.data
     key = {"kind": kind, "n_train": d.fake_n_train, "n_val": d.fake_n_val, "size": list(d.fake_size), "seed": pipe.cfg.run.seed}
@@ -161,7 +161,7 @@ def _full_dataset(pipe, split: str):
     else: root = Path(d.root).expanduser() if d.root else data_dir() / ("coco" if d.dataset == "coco" else "")
     return (data.coco_dataset if d.dataset in ("coco", "fake_coco") else data.voc_dataset)(root, split)
 
-# %% ../nbs/13_pipeline.ipynb #2fb7dfb7
+# %% ../nbs/13_pipeline.ipynb #630dfe57
 def dataset(pipe, part: str = "train"): # "train", "val", "heldout" or "scored" (train minus held-out)
     "The configured dataset split for `part`, limited by `max_train`/`max_val` (built once per pipeline)."
     key = ("dataset", part)
@@ -187,7 +187,7 @@ def _data_key(pipe, part: str = "train") -> dict:
     ds = dataset(pipe, part)
     return {"name": ds.name, "split": ds.split, "root": str(ds.image_dir), "ids": settings_hash(list(ds.ids)), "n": len(ds)}
 
-# %% ../nbs/13_pipeline.ipynb #04b64fd0
+# %% ../nbs/13_pipeline.ipynb #d9e95a73
 def _missing_weights(e: Exception) -> bool:
     "True for the errors that mean 'the checkpoint is not here' (and not a bug)."
     return type(e).__name__ in ("WeightsNotFoundError", "FileNotFoundError") or isinstance(e, FileNotFoundError)
@@ -238,7 +238,7 @@ def _clip_settings(pipe) -> dict:
     clip_model(pipe)
     return dict(pipe.resolved["clip"], seed=pipe.cfg.run.seed)
 
-# %% ../nbs/13_pipeline.ipynb #c0e3dd86
+# %% ../nbs/13_pipeline.ipynb #53417c6b
 _SAM_KEYS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "stability_score_thresh",
              "stability_score_offset", "box_nms_thresh", "crop_n_layers", "crop_nms_thresh", "crop_overlap_ratio",
              "crop_n_points_downscale_factor", "min_mask_region_area", "fma_changes")
@@ -250,9 +250,10 @@ def mask_generator(pipe):
     if m.generator == "sam":
         try:
             from fma_wsss.sam import SamMaskGenerator, build_sam
-            sam = build_sam(m.sam_arch, weights=m.sam_weights, device=device(pipe))
+            sam = build_sam(m.sam_arch, weights=None if m.sam_weights == "default" or m.sam_arch == "tiny" else m.sam_weights,
+                            device=device(pipe), download=False, seed=pipe.cfg.run.seed)
             gen = SamMaskGenerator(sam, **{k: getattr(m, k) for k in _SAM_KEYS})
-            pipe.resolved["sam"] = {"arch": m.sam_arch, "weights": m.sam_weights}
+            pipe.resolved["sam"] = {"arch": m.sam_arch, "weights": "random" if m.sam_arch == "tiny" else m.sam_weights}
         except Exception as e:
             if not (_missing_weights(e) and m.fallback): raise
             pipe.log.warning(f"SAM {m.sam_arch} weights not available ({e}); using {m.fallback} superpixel masks")
@@ -278,7 +279,7 @@ def _masks(pipe, out: Path) -> dict:
     n = [len(store.load(i).masks) for i in ds.ids[:50]]
     return {"n_images": len(ds), "masks_per_image": float(np.mean(n)) if n else 0.0, "generator": gen.settings()}
 
-# %% ../nbs/13_pipeline.ipynb #70064fac
+# %% ../nbs/13_pipeline.ipynb #98ddfdb4
 def _prompt_cfg(pipe, which: str):
     return getattr(pipe.cfg, f"prompts_{which}")
 
@@ -327,7 +328,7 @@ def _log_summary(log: Path) -> dict:
     if not rows: return {}
     return {"iterations": int(float(rows[-1]["iter"])), "loss_first": float(rows[0]["loss"]), "loss_last": float(rows[-1]["loss"])}
 
-# %% ../nbs/13_pipeline.ipynb #f610d3a8
+# %% ../nbs/13_pipeline.ipynb #c78935ef
 def prompt_checkpoint(pipe, which: str) -> Path:
     "The checkpoint of prompt set `which` that the CAMs use: `checkpoint` iteration if set, else the last."
     from fma_wsss.train import find_checkpoint
@@ -354,7 +355,7 @@ def _cams(which: str):
         return {"n_images": len(list(out.glob("*.npz")))}
     return fn
 
-# %% ../nbs/13_pipeline.ipynb #445fcfbb
+# %% ../nbs/13_pipeline.ipynb #8854e729
 def _jsonable_score(s: dict, prefix: str) -> dict:
     "A score dict (score_split's or evaluate_segmenter's) as JSON metrics `<prefix>_miou`, ... (NaN IoU -> None)."
     num = lambda v: None if v is None or not np.isfinite(v) else float(v)
@@ -404,7 +405,7 @@ def seed_dir(pipe, kind: str = "fine") -> Path:
     "Folder of the palette PNG seeds `<id>.png` of the coarse or fine seed stage."
     return pipe.path("seeds_coarse" if kind == "coarse" else "seeds_fine") / "seeds"
 
-# %% ../nbs/13_pipeline.ipynb #4fb61204
+# %% ../nbs/13_pipeline.ipynb #ab6c76f1
 def _segmenter(pipe, out: Path) -> dict:
     from fma_wsss import segmenter as sg
     s, n_cls = pipe.cfg.segmenter, dataset(pipe, "train").vocab.num_classes
@@ -419,7 +420,7 @@ def _segmenter(pipe, out: Path) -> dict:
 def _segmenter_settings(pipe) -> dict:
     return {"segmenter": pipe.cfg.segmenter.__dict__, "val": _data_key(pipe, "val"), "seed": pipe.cfg.run.seed}
 
-# %% ../nbs/13_pipeline.ipynb #3931d0a6
+# %% ../nbs/13_pipeline.ipynb #3cc62f31
 STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("masks", (), lambda p: {"generator": mask_generator(p).settings(), "data": _data_key(p, "train")}, _masks,
           "class-agnostic masks per train image (SAM or superpixels), METHOD 8"),
@@ -432,7 +433,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("segmenter", ("seeds_fine",), _segmenter_settings, _segmenter, "stage-2 segmenter trained on the fine seeds, scored on val, METHOD 9"),
 ]}
 
-# %% ../nbs/13_pipeline.ipynb #952c8e97
+# %% ../nbs/13_pipeline.ipynb #a9734426
 def run_pipeline(cfg: RunConfig | str, # a RunConfig, or a profile name/path
                  until: str | None = None, # last stage; default cfg.run.until, else all
                  **overrides, # settings changed on top of the profile (`bg_power_fine=0.5`)
@@ -446,7 +447,7 @@ def run_pipeline(cfg: RunConfig | str, # a RunConfig, or a profile name/path
     pipe.run(until=until)
     return pipe
 
-# %% ../nbs/13_pipeline.ipynb #dce00370
+# %% ../nbs/13_pipeline.ipynb #89018b11
 def stage_table(pipe) -> list[dict]:
     "One row per stage run: name, hash, reused, seconds, scalar metrics, and what the stage does."
     rows = []
