@@ -1,0 +1,136 @@
+"""The experiment notebooks through papermill on the smoke profile, sweeps (resume, failure recording),
+and `fma-wsss run smoke` end to end.
+
+One cache folder (FMA_WSSS_CACHE in a temporary folder) is shared by the whole module: the first run
+computes every stage and later notebooks reuse them, so the suite stays within a few minutes on a CPU."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "nbs" / "experiments"
+STAGE_NBS = ["01_sam_masks", "02_cls_prompts", "03_coarse_seeds", "04_seg_prompts", "05_fine_seeds",
+             "06_segmenter", "07_evaluate"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    "Cache and reports in a temporary folder for this module (the papermill kernels inherit os.environ)."
+    base = tmp_path_factory.mktemp("exp")
+    new = {"FMA_WSSS_CACHE": str(base / "cache"), "FMA_WSSS_REPORTS": str(base / "reports"), "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    old = {k: os.environ.get(k) for k in new}
+    os.environ.update(new)
+    yield base
+    for k, v in old.items():
+        if v is None: os.environ.pop(k, None)
+        else: os.environ[k] = v
+
+
+def _fma(*args, timeout=900):
+    exe = shutil.which("fma-wsss", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-c", "import sys; from fma_wsss.cli import main; sys.exit(main())"]
+    return subprocess.run(cmd + list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+
+
+def test_notebooks_are_clean_and_parametrised():
+    "Committed without outputs; a `parameters` cell of annotated literals with comments, nothing else."
+    import ast
+    for nb in sorted(EXPERIMENTS.glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells if c["cell_type"] == "code"), nb
+        params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(params) == 1, nb
+        src = "".join(params[0]["source"]) if isinstance(params[0]["source"], list) else params[0]["source"]
+        for line in src.splitlines():
+            assert " # " in line or "  # " in line, f"{nb.name}: parameter without a comment: {line}"
+        for node in ast.parse(src).body:
+            assert isinstance(node, ast.AnnAssign), f"{nb.name}: only annotated assignments in the parameters cell"
+            ast.literal_eval(node.value)  # literals only: no imports, no I/O, no derived values
+    assert (EXPERIMENTS / ".notest").is_file()
+
+
+@pytest.fixture(scope="module")
+def smoke_run(env):
+    "`fma-wsss run smoke --out DIR` once per module (it also fills the shared cache)."
+    out = env / "run-smoke"
+    r = _fma("run", "smoke", "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
+    return out
+
+
+def test_run_smoke_end_to_end(smoke_run):
+    "`fma-wsss run smoke --out DIR`: executed notebook, HTML, config.json, metrics.json (seed mIoU, timings), figures."
+    out = smoke_run
+    for f in ("00_pipeline.ipynb", "00_pipeline.html", "config.json", "metrics.json"):
+        assert (out / f).is_file(), f
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["meaningless"] is True and 0.0 <= m["seed_miou"] <= 1.0 and 0.0 <= m["coarse_seed_miou"] <= 1.0
+    stages = ["masks", "prompts_cls", "cams_cls", "seeds_coarse", "prompts_seg", "cams_seg", "seeds_fine", "segmenter"]
+    assert list(m["stages"]) == stages and all(m["stages"][s]["seconds"] > 0 for s in stages)
+    assert 0.0 <= m["final_miou"] <= 1.0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["config"]["profile"] == "smoke" and cfg["provenance"]["untrained"] is True
+    figs = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert any(f.startswith("masks_") for f in figs) and "seeds_fine_overlays.png" in figs and "curves_prompts_seg.png" in figs
+    html = (out / "00_pipeline.html").read_text()
+    assert "numbers are meaningless" in html and html.count("<img") >= len(figs)
+
+
+@pytest.mark.parametrize("name", STAGE_NBS)
+def test_stage_notebook(env, smoke_run, name):
+    "Each stage notebook runs on the smoke profile, reusing the stages the full run cached."
+    from fma_wsss.cli import run_notebook
+    out = env / "stage" / name
+    run_notebook(name, out, {"profile": "smoke", "out_dir": str(out)}, progress=False)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["stages"] and all(s["reused"] for s in m["stages"].values()), m["stages"]  # cached by the full run
+    assert (out / f"{name}.html").is_file() and (out / "config.json").is_file()
+
+
+def test_rerender_report(env):
+    "`fma-wsss report DIR` re-renders a run folder's HTML."
+    from fma_wsss.cli import main
+    d = env / "stage" / "01_sam_masks"
+    (d / "01_sam_masks.html").unlink()
+    assert main(["report", str(d)]) == 0 and (d / "01_sam_masks.html").is_file()
+
+
+def test_sweep_resume_and_summary(env):
+    "A finished point is skipped by the next invocation; the new point runs; the summary ends the sweep."
+    from fma_wsss.cli import run_sweep
+    f, out = env / "bg.yaml", env / "sweep-bg"
+    f.write_text("profile: smoke\nnotebook: 05_fine_seeds\ngrid: {seeds.bg_power_fine: [0.5]}\n")
+    assert run_sweep(f, out, progress=False, summary=False) == {"bg_power_fine=0.5": "done"}
+    first = (out / "bg_power_fine=0.5" / "DONE.json").stat().st_mtime_ns
+    f.write_text("profile: smoke\nnotebook: 05_fine_seeds\ngrid: {seeds.bg_power_fine: [0.5, 0.9]}\n")
+    assert run_sweep(f, out, progress=False) == {"bg_power_fine=0.5": "skipped", "bg_power_fine=0.9": "done"}
+    assert (out / "bg_power_fine=0.5" / "DONE.json").stat().st_mtime_ns == first
+    m5, m9 = (json.loads((out / p / "metrics.json").read_text()) for p in ("bg_power_fine=0.5", "bg_power_fine=0.9"))
+    assert m5["stages"]["seeds_fine"]["bg_power"] == 0.5 and m9["stages"]["seeds_fine"]["bg_power"] == 0.9
+    assert m5["stages"]["seeds_fine"]["hash"] != m9["stages"]["seeds_fine"]["hash"]
+    assert m5["stages"]["cams_seg"]["hash"] == m9["stages"]["cams_seg"]["hash"]  # upstream stages shared
+    summary = json.loads((out / "summary" / "summary.json").read_text())
+    assert summary["n_runs"] == 2 and "seeds.bg_power_fine" in summary["settings"]
+    assert (out / "summary" / "99_summary.html").is_file()
+    assert [l.split()[-1] for l in (out / "sweep.log").read_text().splitlines()] == ["done", "skipped", "done"]
+
+
+def test_sweep_records_a_failed_point_and_carries_on(env):
+    "A point that fails at run time gets FAILED.json (error + traceback) and the next point still runs."
+    from fma_wsss.cli import run_sweep
+    f, out = env / "ds.yaml", env / "sweep-ds"
+    f.write_text(f"profile: smoke\nnotebook: 01_sam_masks\nfixed: {{data.root: {env / 'no-such-voc'}}}\n"
+                 "grid: {data.dataset: [voc, fake_voc]}\n")
+    st = run_sweep(f, out, progress=False, summary=False)
+    assert st == {"dataset=voc": "failed", "dataset=fake_voc": "done"}
+    failed = json.loads((out / "dataset=voc" / "FAILED.json").read_text())
+    assert "no-such-voc" in failed["error"] and "Traceback" in failed["traceback"]
+    assert not (out / "dataset=voc" / "DONE.json").exists() and (out / "dataset=fake_voc" / "DONE.json").is_file()
