@@ -59,13 +59,13 @@ def _read_done(path: Path) -> dict | None:
 def _write_done(path: Path, info: dict):
     atomic_write_bytes(path / "DONE.json", json.dumps(info, indent=2, default=str).encode())
 
-# %% ../nbs/13_pipeline.ipynb #95949824
+# %% ../nbs/13_pipeline.ipynb #c16f6ece
 def _compute(pipe, name: str, h: str, out: Path) -> StageResult:
     "Run stage `name` into `out` (resuming what is there) and write DONE.json last."
     st = pipe.stages[name]
     pipe.log.info(f"{'resuming' if out.exists() else 'computing'} {name} {h}")
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "settings.json", json.dumps(
+    atomic_write_bytes(out / "STAGE.json", json.dumps(
         {"stage": name, "settings": st.settings(pipe), "inputs": {i: pipe.stage_hash(i) for i in st.inputs}},
         indent=2, default=str).encode())
     t0 = time.perf_counter()
@@ -279,7 +279,7 @@ def _masks(pipe, out: Path) -> dict:
     n = [len(store.load(i).masks) for i in ds.ids[:50]]
     return {"n_images": len(ds), "masks_per_image": float(np.mean(n)) if n else 0.0, "generator": gen.settings()}
 
-# %% ../nbs/13_pipeline.ipynb #98ddfdb4
+# %% ../nbs/13_pipeline.ipynb #48aa7350
 def _prompt_cfg(pipe, which: str):
     return getattr(pipe.cfg, f"prompts_{which}")
 
@@ -287,7 +287,8 @@ def prompt_learner(pipe, which: str): # "cls" or "seg"
     "A fresh `PromptLearner` for prompt set `which`, as configured."
     from fma_wsss.prompts import PromptLearner
     p, vocab = _prompt_cfg(pipe, which), dataset(pipe, "train").vocab
-    return PromptLearner(clip_model(pipe), list(vocab.clip_names), list(vocab.bg_words), n_ctx=p.n_ctx,
+    bg_words = () if p.learned_bg else tuple(vocab.bg_words)  # METHOD 2: learned background has empty names
+    return PromptLearner(clip_model(pipe), list(vocab.clip_names), list(bg_words), n_ctx=p.n_ctx,
                          shared_ctx=p.shared_ctx, name_position=p.name_position, learned_bg=p.learned_bg,
                          n_learned_bg=p.n_learned_bg, init_std=p.init_std, seed=pipe.cfg.run.seed).to(device(pipe))
 
