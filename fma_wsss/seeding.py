@@ -22,17 +22,23 @@ from .metrics import confusion_matrix, mean_iou, pixel_accuracy, score_split
 __all__ = ['BG_EPS', 'mask_sums', 'mask_class_scores', 'mask_labels', 'seed_from_masks', 'seed_from_cams', 'load_cam_file',
            'make_seeds', 'score_seeds', 'sweep_bg_power', 'oracle_cams']
 
-# %% ../nbs/10_seeding.ipynb #9b512a25
+# %% ../nbs/10_seeding.ipynb #268f50bf
 BG_EPS = 1e-7  # METHOD 4 and 8: min-max normalisation epsilon
 
-def _runs(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    "Runs of True in each row of an (S,N) bool matrix: (mask index, start, end exclusive), all (R,)."
-    s, n = m.shape
-    edge = np.empty((s, n + 1), bool)
-    edge[:, 0], edge[:, n] = m[:, 0], m[:, n - 1]
-    np.not_equal(m[:, 1:], m[:, :-1], out=edge[:, 1:n])
-    row, pos = np.divmod(np.flatnonzero(edge), n + 1)  # each row has an even number of edges
-    return row[0::2], pos[0::2], pos[1::2]
+def _runs(masks: np.ndarray, # (S,H,W) bool, C-contiguous
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Runs of True along the rows of each mask: (mask index, start, end exclusive) as flat H*W indices, all (R,)."
+    s, h, w = masks.shape
+    rows = masks.reshape(s * h, w)
+    nz = np.flatnonzero(rows.any(1))  # only rows that hold some mask pixel are scanned
+    sub = rows[nz]
+    edge = np.empty((len(nz), w + 1), bool)
+    edge[:, 0], edge[:, w] = sub[:, 0], sub[:, w - 1]
+    np.not_equal(sub[:, 1:], sub[:, :-1], out=edge[:, 1:w])
+    r, pos = np.divmod(np.flatnonzero(edge), w + 1)  # each row has an even number of edges
+    mask, y = np.divmod(nz[r], h)
+    flat = y * w + pos
+    return mask[0::2], flat[0::2], flat[1::2]
 
 def mask_sums(values: np.ndarray, # (P,H,W) float
               masks: np.ndarray, # (S,H,W) bool
@@ -43,7 +49,7 @@ def mask_sums(values: np.ndarray, # (P,H,W) float
         raise ValueError(f"value maps {values.shape[1:]} and masks {masks.shape[1:]} differ in size")
     n = int(np.prod(masks.shape[1:]))
     if s == 0 or n == 0: return np.zeros((s, p)), np.zeros(s, np.int64)
-    row, start, end = _runs(np.ascontiguousarray(masks, dtype=bool).reshape(s, n))
+    row, start, end = _runs(np.ascontiguousarray(masks, dtype=bool))
     cum = np.zeros((p, n + 1)); np.cumsum(values.reshape(p, n), axis=1, dtype=np.float64, out=cum[:, 1:])
     run_sums = cum[:, end] - cum[:, start]  # (P,R)
     flat = (np.arange(p)[:, None] * s + row[None]).ravel()
