@@ -150,7 +150,7 @@ def seed_from_cams(cam: np.ndarray, # (P,H,W) float CAMs of the present classes,
     bg = (1 - score.max(0)) ** bg_power
     return np.concatenate([[0], classes])[np.concatenate([bg[None], score]).argmax(0)]
 
-# %% ../nbs/10_seeding.ipynb #a8e3b962
+# %% ../nbs/10_seeding.ipynb #0bf2cb61
 def load_cam_file(path: Path | str, # `<cam_dir>/<id>.npz` written by `fma_wsss.infer.write_cams`
                  ) -> tuple[np.ndarray, np.ndarray]:
     "(cam (P,H,W) float32, classes (P,) int64) from a stored CAM file."
@@ -162,6 +162,8 @@ def load_cam_file(path: Path | str, # `<cam_dir>/<id>.npz` written by `fma_wsss.
         raise ValueError(f"CAM file {path} is unreadable ({e}); delete it and rerun write_cams") from e
     if cam.ndim != 3 or len(cam) != len(classes):
         raise ValueError(f"CAM file {path}: cam {cam.shape} does not match {len(classes)} classes")
+    if not np.isfinite(cam).all():
+        raise ValueError(f"CAM file {path} holds NaN or infinite values (fp16 overflow?); rerun write_cams for it")
     return cam, classes
 
 def _write_cam_file(path: Path, cam: np.ndarray, classes) -> None:
@@ -170,7 +172,7 @@ def _write_cam_file(path: Path, cam: np.ndarray, classes) -> None:
     buf = io.BytesIO(); np.savez_compressed(buf, cam=np.asarray(cam, np.float16), classes=np.asarray(classes, np.int64))
     atomic_write_bytes(path, buf.getvalue())
 
-# %% ../nbs/10_seeding.ipynb #d9a34594
+# %% ../nbs/10_seeding.ipynb #b90f41d8
 def _seed_one(cam_dir: Path, store: MaskStore | None, image_id: str, bg_power) -> np.ndarray | list[np.ndarray]:
     "The seed of one image (a list of seeds when `bg_power` is a list); pixel rule when `store` is None."
     cam, classes = load_cam_file(Path(cam_dir) / f"{image_id}.npz")
@@ -188,7 +190,7 @@ def _seed_one(cam_dir: Path, store: MaskStore | None, image_id: str, bg_power) -
     return seeds if isinstance(bg_power, (list, tuple)) else seeds[0]
 
 def _seed_settings(cam_dir, store, bg_power) -> dict:
-    return {"cam_dir": str(Path(cam_dir).resolve()), "masks": None if store is None else store.key,
+    return {"cams": Path(cam_dir).resolve().name, "masks": None if store is None else store.key,
             "rule": "pixel" if store is None else "masks", "bg_power": float(bg_power)}
 
 # %% ../nbs/10_seeding.ipynb #a58ed1df
