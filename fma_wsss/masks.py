@@ -19,8 +19,8 @@ from .core import atomic_write_bytes, get_logger, settings_hash
 
 # %% auto #0
 __all__ = ['LEVEL_SUBPART', 'LEVEL_PART', 'LEVEL_WHOLE', 'OVERLAP_MAX_INSIDE', 'SUPERPIXEL_DEFAULTS', 'MULTISCALE_DEFAULTS',
-           'MaskSet', 'rle_encode', 'rle_decode', 'MaskStore', 'overlap_filter', 'SuperpixelMasks',
-           'MultiScaleSuperpixelMasks', 'shard_ids', 'generate_masks']
+           'MaskSet', 'rle_encode', 'rle_decode', 'MaskRuns', 'rle_counts', 'rle_runs', 'MaskStore', 'overlap_filter',
+           'SuperpixelMasks', 'MultiScaleSuperpixelMasks', 'shard_ids', 'generate_masks']
 
 # %% ../nbs/09_masks.ipynb #01102980
 LEVEL_SUBPART, LEVEL_PART, LEVEL_WHOLE = 0, 1, 2  # METHOD 8: which of SAM's 3 multimask outputs
@@ -72,7 +72,52 @@ def rle_decode(rles: list[dict], # from `rle_encode`
            for r in rles]
     return np.ascontiguousarray(mask_utils.decode(enc).view(bool).transpose(2, 0, 1))  # one copy: (H,W,S) F -> (S,H,W) C
 
-# %% ../nbs/09_masks.ipynb #cb89a7e2
+# %% ../nbs/09_masks.ipynb #1c919cad
+@dataclass
+class MaskRuns:
+    "Masks of one image as runs of column-major flat pixel indices (`x * H + y`), with levels and scores."
+    size: tuple  # (H,W)
+    levels: np.ndarray  # (S,) int64
+    scores: np.ndarray  # (S,) float32
+    mask: np.ndarray  # (R,) int64: the mask each run belongs to
+    start: np.ndarray  # (R,) int64: first pixel of the run
+    end: np.ndarray  # (R,) int64: one past its last pixel
+    def __len__(self): return len(self.levels)
+
+def _grouped_cumsum(v: np.ndarray, group: np.ndarray) -> np.ndarray:
+    "Cumulative sum of `v` restarting at each new value of `group` (groups contiguous)."
+    if len(v) == 0: return v.copy()
+    cs = np.cumsum(v)
+    first = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    return cs - np.repeat(cs[first] - v[first], np.diff(np.r_[first, len(v)]))
+
+def rle_counts(counts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    "Counts of COCO compressed RLE strings: (all counts int64 concatenated, (S,) index of the mask of each)."
+    if not counts: return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    b = np.frombuffer("".join(counts).encode("ascii"), np.uint8).astype(np.int64) - 48
+    ends = np.flatnonzero((b & 0x20) == 0)  # a value ends at a chunk without the continuation bit
+    starts = np.r_[0, ends[:-1] + 1]
+    k = np.arange(len(b)) - np.repeat(starts, ends - starts + 1)
+    val = np.add.reduceat((b & 0x1F) << (5 * k), starts)
+    neg = (b[ends] & 0x10) != 0
+    val[neg] -= np.left_shift(1, 5 * (ends[neg] - starts[neg] + 1))
+    owner = np.searchsorted(np.cumsum([len(c) for c in counts]), ends, side="right")
+    i = np.arange(len(val)) - np.searchsorted(owner, owner)  # index of each count within its mask
+    for first in (1, 2):  # chains 1,3,5,... and 2,4,6,...: c[i] += c[i-2] for i > 2
+        sel = (i >= first) & (i % 2 == first % 2)
+        val[sel] = _grouped_cumsum(val[sel], owner[sel])
+    return val, owner
+
+def rle_runs(rles: list[dict], # COCO compressed RLEs of one image (same size)
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "(mask index, start, end) of every run of 1s, column-major flat pixel indices, without decoding."
+    cnt, owner = rle_counts([r["counts"] if isinstance(r["counts"], str) else r["counts"].decode() for r in rles])
+    pos = _grouped_cumsum(cnt, owner)  # end of each count within its mask
+    i = np.arange(len(cnt)) - np.searchsorted(owner, owner)
+    ones = (i % 2 == 1) & (cnt > 0)  # counts alternate 0s, 1s, 0s, ...
+    return owner[ones], (pos - cnt)[ones], pos[ones]
+
+# %% ../nbs/09_masks.ipynb #f6686d66
 def _check_id(image_id: str) -> str:
     if not image_id or "/" in image_id or "\\" in image_id or image_id.startswith("."):
         raise ValueError(f"image id {image_id!r} cannot name a file (no slashes, no leading dot)")
@@ -81,7 +126,7 @@ def _check_id(image_id: str) -> str:
 def _normalised(settings: dict) -> dict:
     return json.loads(json.dumps(settings, sort_keys=True, default=str))
 
-# %% ../nbs/09_masks.ipynb #4cf3724d
+# %% ../nbs/09_masks.ipynb #d3df5cb9
 class MaskStore:
     "Masks cached per image under `<root>/<settings_hash(generator_settings)>/`; two settings never mix."
     def __init__(self, root: Path | str, # parent folder, e.g. `cache_dir() / "masks"`
@@ -111,18 +156,28 @@ class MaskStore:
 
     def load(self, image_id: str) -> MaskSet:
         "The `MaskSet` stored for `image_id`; a clear error when it is missing or unreadable."
+        rles, size, levels, scores = self._read(image_id)
+        return MaskSet(rle_decode(rles, size=size), levels, scores)
+
+    def load_runs(self, image_id: str) -> MaskRuns:
+        "The masks of `image_id` as `MaskRuns`, without decoding them to dense arrays (faster for seeding)."
+        rles, size, levels, scores = self._read(image_id)
+        return MaskRuns(size, levels, scores, *rle_runs(rles))
+
+    def _read(self, image_id: str) -> tuple[list[dict], tuple, np.ndarray, np.ndarray]:
         p = self.path(image_id)
         if not p.is_file():
             raise FileNotFoundError(f"no masks for image {image_id!r} in {self.folder}: run generate_masks with this setting first")
         try:
             rec = json.loads(gzip.decompress(p.read_bytes()))
-            size = tuple(rec["size"])
-            return MaskSet(rle_decode([{"size": list(size), "counts": c} for c in rec["rles"]], size=size),
-                           rec["levels"], rec["scores"])
+            size = tuple(rec["size"]); levels, scores = np.asarray(rec["levels"], np.int64), np.asarray(rec["scores"], np.float32)
+            rles = [{"size": list(size), "counts": c} for c in rec["rles"]]
+            if len(levels) != len(rles) or len(scores) != len(rles): raise ValueError("masks, levels and scores differ in number")
+            return rles, size, levels, scores
         except (OSError, EOFError, ValueError, KeyError, TypeError) as e:
             raise ValueError(f"mask file {p} is unreadable ({e}); delete it and rerun generate_masks") from e
 
-# %% ../nbs/09_masks.ipynb #d9884528
+# %% ../nbs/09_masks.ipynb #459c51b1
 OVERLAP_MAX_INSIDE = 0.3  # METHOD 8: a part is dropped when >= 30% of it lies inside a kept mask
 
 def overlap_filter(masks: np.ndarray, # (S,H,W) bool
@@ -142,7 +197,7 @@ def overlap_filter(masks: np.ndarray, # (S,H,W) bool
             if not keep.any() or (inter[i, keep] / area[i]).max() < max_inside: keep[i] = True
     return keep
 
-# %% ../nbs/09_masks.ipynb #6b2d4652
+# %% ../nbs/09_masks.ipynb #36690ab1
 SUPERPIXEL_DEFAULTS = {  # scikit-image parameters and the defaults used here
     "slic": {"n_segments": 100, "compactness": 10.0, "sigma": 1.0},
     "felzenszwalb": {"scale": 100.0, "sigma": 0.8, "min_size": 50},
@@ -165,7 +220,7 @@ def _superpixels(image: np.ndarray, method: str, params: dict) -> np.ndarray:
     if method == "slic": return segmentation.slic(image, start_label=0, channel_axis=-1, **params)
     return segmentation.felzenszwalb(image, channel_axis=-1, **params)
 
-# %% ../nbs/09_masks.ipynb #c4c7bc46
+# %% ../nbs/09_masks.ipynb #e22310fc
 class SuperpixelMasks:
     "A mask source without a model: one level-2 mask (score 1.0) per SLIC/Felzenszwalb superpixel."
     def __init__(self, method: str = "slic", # "slic" or "felzenszwalb"
@@ -184,7 +239,7 @@ class SuperpixelMasks:
     def settings(self) -> dict: return {"source": "superpixel", "method": self.method, **self.params}
     def __repr__(self): return f"SuperpixelMasks({self.method!r}, {self.params})"
 
-# %% ../nbs/09_masks.ipynb #058b7408
+# %% ../nbs/09_masks.ipynb #3d1ca589
 MULTISCALE_DEFAULTS = {"slic": ("n_segments", (300, 100, 30)),  # (level 0, level 1, level 2) sizes
                        "felzenszwalb": ("scale", (50.0, 200.0, 800.0))}
 
@@ -212,7 +267,7 @@ class MultiScaleSuperpixelMasks:
     def settings(self) -> dict:
         return {"source": "multiscale_superpixel", "method": self.method, "scales": list(self.scales), **self.params}
 
-# %% ../nbs/09_masks.ipynb #e8c32287
+# %% ../nbs/09_masks.ipynb #59d4f803
 def _env_int(name: str, default: int) -> int:
     v = os.environ.get(name)
     try: return int(v) if v not in (None, "") else default
@@ -225,7 +280,7 @@ def shard_ids(ids: list[str], # all ids, in order
         raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
     return list(ids)[rank::world_size]
 
-# %% ../nbs/09_masks.ipynb #4684c1cb
+# %% ../nbs/09_masks.ipynb #d1706c50
 def generate_masks(generator, # a mask source: `__call__(image) -> MaskSet` and `settings()`
                    dataset, # a `SegDataset` (anything with `.ids` and `[i] -> Sample`)
                    store: MaskStore, # where masks go; must be keyed by `generator.settings()`
