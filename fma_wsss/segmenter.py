@@ -67,7 +67,7 @@ for _name, (_arch, _url) in BACKBONE_WEIGHTS.items():
     register_weights(WeightSpec(_name, "backbone", _arch, _file, _url, _file[:-4].rsplit("-", 1)[1], None,
                                 _OMM_SOURCE, "Apache-2.0 (OpenMMLab release)"), replace=True)
 
-# %% ../nbs/11_segmenter.ipynb #987089cd
+# %% ../nbs/11_segmenter.ipynb #c59ac3c4
 def mmseg_config_dir() -> Path:
     "The configs folder bundled with the installed mmsegmentation (`mmseg/.mim/configs`)."
     d = Path(mmseg.__file__).parent / ".mim" / "configs"
@@ -86,6 +86,7 @@ class SegArch:
     imports: tuple[str, ...] = ()  # modules that register parts of the model (mmdet for Mask2Former)
 
 _SEGFORMER = "segformer/segformer_mit-b{}_8xb2-160k_ade20k-512x512.py"
+_M2F = "mask2former/mask2former_swin-l-in22k-384x384-pre_8xb2-160k_ade20k-640x640.py"
 ARCHS: dict[str, SegArch] = {
     "tiny": SegArch(_SEGFORMER.format(0), None, lr=1e-3, model=dict(  # CPU tests: MiT with 8..64 channels
         backbone=dict(embed_dims=8, num_heads=[1, 2, 4, 8], num_layers=[1, 1, 1, 1], drop_path_rate=0.0),
@@ -94,8 +95,18 @@ ARCHS: dict[str, SegArch] = {
     "deeplabv3plus_r18": SegArch("deeplabv3plus/deeplabv3plus_r18-d8_4xb2-80k_cityscapes-512x1024.py", "resnet18_v1c"),
     "deeplabv3plus_r50": SegArch("deeplabv3plus/deeplabv3plus_r50-d8_4xb4-40k_voc12aug-512x512.py", "resnet50_v1c"),
     "deeplabv3plus_r101": SegArch("deeplabv3plus/deeplabv3plus_r101-d8_4xb4-40k_voc12aug-512x512.py", "resnet101_v1c"),
-    "mask2former_swin-l": SegArch("mask2former/mask2former_swin-l-in22k-384x384-pre_8xb2-160k_ade20k-640x640.py",
-                                  "swin_l_in22k_384", imports=("mmdet.models",)),
+    "mask2former_swin-l": SegArch(_M2F, "swin_l_in22k_384", imports=("mmdet.models",)),
+    "mask2former_tiny": SegArch(_M2F, None, imports=("mmdet.models",), model=dict(  # CPU tests of the paper's model code
+        backbone=dict(embed_dims=32, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8], window_size=4, pretrain_img_size=64,
+                      drop_path_rate=0.0),
+        decode_head=dict(in_channels=[32, 64, 128, 256], feat_channels=32, out_channels=32, num_queries=10,
+                         pixel_decoder=dict(encoder=dict(num_layers=1, layer_cfg=dict(self_attn_cfg=dict(embed_dims=32),
+                                                                                     ffn_cfg=dict(embed_dims=32, feedforward_channels=64))),
+                                            positional_encoding=dict(num_feats=16), norm_cfg=dict(type="GN", num_groups=8)),
+                         positional_encoding=dict(num_feats=16), train_cfg=dict(num_points=256),
+                         transformer_decoder=dict(num_layers=1, layer_cfg=dict(
+                             self_attn_cfg=dict(embed_dims=32), cross_attn_cfg=dict(embed_dims=32),
+                             ffn_cfg=dict(embed_dims=32, feedforward_channels=64)))))),
 }
 
 # %% ../nbs/11_segmenter.ipynb #98bd8bea
