@@ -199,7 +199,7 @@ def seed_from_cams(cam: np.ndarray, # (P,H,W) float CAMs of the present classes,
     bg = (1 - score.max(0)) ** bg_power
     return np.concatenate([[0], classes])[np.concatenate([bg[None], score]).argmax(0)]
 
-# %% ../nbs/10_seeding.ipynb #5a8acf75
+# %% ../nbs/10_seeding.ipynb #7fd8e983
 def load_cam_file(path: Path | str, # `<cam_dir>/<id>.npz` written by `fma_wsss.infer.write_cams`
                  ) -> tuple[np.ndarray, np.ndarray]:
     "(cam (P,H,W) float32, classes (P,) int64) from a stored CAM file."
@@ -214,12 +214,6 @@ def load_cam_file(path: Path | str, # `<cam_dir>/<id>.npz` written by `fma_wsss.
     if not np.isfinite(cam).all():
         raise ValueError(f"CAM file {path} holds NaN or infinite values (fp16 overflow?); rerun write_cams for it")
     return cam, classes
-
-def _write_cam_file(path: Path, cam: np.ndarray, classes) -> None:
-    "Test helper: a CAM file in `write_cams`' format."
-    import io
-    buf = io.BytesIO(); np.savez_compressed(buf, cam=np.asarray(cam, np.float16), classes=np.asarray(classes, np.int64))
-    atomic_write_bytes(path, buf.getvalue())
 
 # %% ../nbs/10_seeding.ipynb #dc848c8b
 def _seed_one(cam_dir: Path, store: MaskStore | None, image_id: str, bg_power) -> np.ndarray | list[np.ndarray]:
