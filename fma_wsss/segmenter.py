@@ -355,7 +355,7 @@ def backbone_weights_path(cfg: SegmenterConfig, # the run
                                    f"use 'default', 'random', a name or a path")
     return Path(w).expanduser()
 
-# %% ../nbs/11_segmenter.ipynb #f07f1149
+# %% ../nbs/11_segmenter.ipynb #3ca51283
 def _ds_key(ds: SegDataset | None) -> dict | None:
     if ds is None: return None
     return dict(name=ds.name, split=ds.split, images=str(Path(ds.image_path(ds.ids[0])).parent.resolve()) if len(ds) else "",
@@ -399,7 +399,7 @@ def last_checkpoint(work_dir: Path | str) -> Path:
     if not p.is_file(): raise FileNotFoundError(f"{rec} names {p}, which does not exist")
     return p
 
-# %% ../nbs/11_segmenter.ipynb #d6413b2a
+# %% ../nbs/11_segmenter.ipynb #c7ce5965
 class Segmenter:
     "A trained stage-2 network: `Segmenter(cfg, checkpoint)(image_path) -> (H,W) uint8` labels."
     def __init__(self, cfg: SegmenterConfig, # the run's settings (model, classes, crop)
@@ -436,7 +436,7 @@ def require_modules(model: str): # a key of ARCHS
         except ModuleNotFoundError as e:
             raise ModuleNotFoundError(f"segmenter {model!r} needs {module} ({e}); install mmdet==3.3.0 (see requirements.txt)") from e
 
-# %% ../nbs/11_segmenter.ipynb #fa729311
+# %% ../nbs/11_segmenter.ipynb #75ad7224
 def evaluate_segmenter(cfg: SegmenterConfig, # the run's settings
                        checkpoint: Path | str, # its checkpoint
                        dataset_val: SegDataset, # split with ground truth
@@ -464,7 +464,7 @@ def evaluate_segmenter(cfg: SegmenterConfig, # the run's settings
         atomic_write_bytes(Path(out_dir) / "metrics.json", json.dumps({**res, "cm": cm.tolist(), "per_class_iou": {n: None if np.isnan(v) else v for n, v in res["per_class_iou"].items()}}, indent=1).encode())
     return res
 
-# %% ../nbs/11_segmenter.ipynb #da2e1e60
+# %% ../nbs/11_segmenter.ipynb #49ffa869
 def quick_train_eval(dataset_train: SegDataset, # images to train on
                      seed_dir: Path | str, # their seeds <id>.png
                      dataset_val: SegDataset, # split with ground truth
