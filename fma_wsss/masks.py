@@ -177,7 +177,7 @@ class MaskStore:
         except (OSError, EOFError, ValueError, KeyError, TypeError) as e:
             raise ValueError(f"mask file {p} is unreadable ({e}); delete it and rerun generate_masks") from e
 
-# %% ../nbs/09_masks.ipynb #459c51b1
+# %% ../nbs/09_masks.ipynb #ae1d73e9
 OVERLAP_MAX_INSIDE = 0.3  # METHOD 8: a part is dropped when >= 30% of it lies inside a kept mask
 
 def overlap_filter(masks: np.ndarray, # (S,H,W) bool
@@ -188,8 +188,10 @@ def overlap_filter(masks: np.ndarray, # (S,H,W) bool
     masks = np.asarray(masks, dtype=bool); levels = np.asarray(levels)
     s = len(masks); keep = levels == LEVEL_WHOLE
     if s == 0: return keep
-    m = masks.reshape(s, -1).astype(np.float32)
-    inter = m @ m.T  # (S,S) |i & j|
+    m = masks.reshape(s, -1)
+    inter = np.zeros((s, s), np.float32)  # (S,S) |i & j|, accumulated over pixel blocks to bound memory
+    for a in range(0, m.shape[1], 1 << 15):
+        blk = m[:, a:a + (1 << 15)].astype(np.float32); inter += blk @ blk.T
     area = np.diag(inter).copy()
     for lv in (LEVEL_PART, LEVEL_SUBPART):
         for i in np.flatnonzero(levels == lv):
@@ -197,7 +199,7 @@ def overlap_filter(masks: np.ndarray, # (S,H,W) bool
             if not keep.any() or (inter[i, keep] / area[i]).max() < max_inside: keep[i] = True
     return keep
 
-# %% ../nbs/09_masks.ipynb #36690ab1
+# %% ../nbs/09_masks.ipynb #1ae45026
 SUPERPIXEL_DEFAULTS = {  # scikit-image parameters and the defaults used here
     "slic": {"n_segments": 100, "compactness": 10.0, "sigma": 1.0},
     "felzenszwalb": {"scale": 100.0, "sigma": 0.8, "min_size": 50},
@@ -220,7 +222,7 @@ def _superpixels(image: np.ndarray, method: str, params: dict) -> np.ndarray:
     if method == "slic": return segmentation.slic(image, start_label=0, channel_axis=-1, **params)
     return segmentation.felzenszwalb(image, channel_axis=-1, **params)
 
-# %% ../nbs/09_masks.ipynb #e22310fc
+# %% ../nbs/09_masks.ipynb #31eee11f
 class SuperpixelMasks:
     "A mask source without a model: one level-2 mask (score 1.0) per SLIC/Felzenszwalb superpixel."
     def __init__(self, method: str = "slic", # "slic" or "felzenszwalb"
@@ -239,7 +241,7 @@ class SuperpixelMasks:
     def settings(self) -> dict: return {"source": "superpixel", "method": self.method, **self.params}
     def __repr__(self): return f"SuperpixelMasks({self.method!r}, {self.params})"
 
-# %% ../nbs/09_masks.ipynb #3d1ca589
+# %% ../nbs/09_masks.ipynb #60c568ce
 MULTISCALE_DEFAULTS = {"slic": ("n_segments", (300, 100, 30)),  # (level 0, level 1, level 2) sizes
                        "felzenszwalb": ("scale", (50.0, 200.0, 800.0))}
 
@@ -267,7 +269,7 @@ class MultiScaleSuperpixelMasks:
     def settings(self) -> dict:
         return {"source": "multiscale_superpixel", "method": self.method, "scales": list(self.scales), **self.params}
 
-# %% ../nbs/09_masks.ipynb #59d4f803
+# %% ../nbs/09_masks.ipynb #bb3c2937
 def _env_int(name: str, default: int) -> int:
     v = os.environ.get(name)
     try: return int(v) if v not in (None, "") else default
@@ -280,7 +282,7 @@ def shard_ids(ids: list[str], # all ids, in order
         raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
     return list(ids)[rank::world_size]
 
-# %% ../nbs/09_masks.ipynb #d1706c50
+# %% ../nbs/09_masks.ipynb #5c7fec97
 def generate_masks(generator, # a mask source: `__call__(image) -> MaskSet` and `settings()`
                    dataset, # a `SegDataset` (anything with `.ids` and `[i] -> Sample`)
                    store: MaskStore, # where masks go; must be keyed by `generator.settings()`
