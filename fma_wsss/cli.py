@@ -108,7 +108,7 @@ def load_sweep(path: str | Path) -> dict:
     return {"name": str(spec.get("name") or path.stem), "profile": profile, "fixed": fixed, "points": points,
             "notebook": str(spec.get("notebook") or "00_pipeline")}
 
-# %% ../nbs/15_cli.ipynb #f9684225
+# %% ../nbs/15_cli.ipynb #f890358d
 def run_sweep(path: str | Path, # sweep YAML
               out: str | Path | None = None, # sweep folder; default <reports>/<sweep name>
               progress: bool = True, html: bool = True, summary: bool = True) -> dict:
@@ -117,20 +117,22 @@ def run_sweep(path: str | Path, # sweep YAML
     sw = load_sweep(path)
     root = Path(out) if out is not None else reports_dir(create=True) / sw["name"]
     root.mkdir(parents=True, exist_ok=True); status = {}; log = get_logger("fma_wsss.cli")
+    def note(name: str, what: str):
+        status[name] = what
+        with open(root / "sweep.log", "a") as f: f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {name} {what}\n")
     for point in sw["points"]:
         name = _point_name(point); pdir = root / name
-        if (pdir / "DONE.json").is_file(): log.info(f"sweep {sw['name']}: {name} is done, skipping"); status[name] = "skipped"; continue
+        if (pdir / "DONE.json").is_file(): log.info(f"sweep {sw['name']}: {name} is done, skipping"); note(name, "skipped"); continue
         (pdir / "FAILED.json").unlink(missing_ok=True)
         t0 = time.time()
         try:
             run_notebook(sw["notebook"], pdir, {"profile": sw["profile"], "out_dir": str(pdir),
                                                 "overrides": {**resolve_overrides(sw["fixed"]), **point}}, progress, html)
-            write_json(pdir / "DONE.json", {"point": point, "seconds": time.time() - t0}); status[name] = "done"
+            write_json(pdir / "DONE.json", {"point": point, "seconds": time.time() - t0}); note(name, "done")
         except Exception as e:
             write_json(pdir / "FAILED.json", {"point": point, "error": f"{type(e).__name__}: {e}",
                                               "traceback": traceback.format_exc(), "seconds": time.time() - t0})
-            status[name] = "failed"; log.error(f"sweep {sw['name']}: {name} failed: {e}")
-        with open(root / "sweep.log", "a") as f: f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {name} {status[name]}\n")
+            note(name, "failed"); log.error(f"sweep {sw['name']}: {name} failed: {e}")
     write_json(root / "sweep.json", {"sweep": sw, "status": status})
     if summary: run_notebook("99_summary", root / "summary", {"runs_root": str(root)}, progress, html)
     return status
