@@ -38,10 +38,10 @@ from .weights import WEIGHTS, WeightSpec, WeightsNotFoundError, register_weights
 
 # %% auto #0
 __all__ = ['PAPER_MODEL', 'PAPER_CROP', 'PAPER_BATCH', 'PAPER_ITERS', 'BACKBONE_WEIGHTS', 'ARCHS', 'mmseg_config_dir', 'SegArch',
-           'SegmenterConfig', 'model_sections', 'seg_pipelines', 'write_image_list', 'ImageListSegDataset',
-           'build_mmseg_config', 'mmengine_safe_globals', 'load_checkpoint', 'train_from_config', 'torchrun_command',
-           'backbone_weights_path', 'train_segmenter', 'last_checkpoint', 'Segmenter', 'require_modules',
-           'evaluate_segmenter', 'quick_train_eval']
+           'SegmenterConfig', 'paper_config', 'model_sections', 'seg_pipelines', 'write_image_list',
+           'ImageListSegDataset', 'build_mmseg_config', 'mmengine_safe_globals', 'load_checkpoint', 'train_from_config',
+           'torchrun_command', 'backbone_weights_path', 'train_segmenter', 'last_checkpoint', 'Segmenter',
+           'require_modules', 'evaluate_segmenter', 'quick_train_eval']
 
 # %% ../nbs/11_segmenter.ipynb #eee2704f
 PAPER_MODEL = "mask2former_swin-l"  # METHOD 9
@@ -144,7 +144,15 @@ class SegmenterConfig:
         c = self.crop_size
         return (c, c) if isinstance(c, int) else (int(c[0]), int(c[1]))
 
-# %% ../nbs/11_segmenter.ipynb #f3004407
+# %% ../nbs/11_segmenter.ipynb #0e58880c
+def paper_config(dataset: str = "voc", # "voc" or "coco"
+                 **changes) -> SegmenterConfig: # any other field, e.g. work_dir, gpus
+    "Mask2Former Swin-L, 512x512 crops, batch 4, 80k (VOC) / 100k (COCO) iterations (METHOD 9)."
+    if dataset not in PAPER_ITERS: raise ValueError(f"dataset must be one of {list(PAPER_ITERS)}, got {dataset!r}")
+    return SegmenterConfig(**{**dict(model=PAPER_MODEL, num_classes=21 if dataset == "voc" else 81, crop_size=PAPER_CROP,
+                                     batch_size=PAPER_BATCH, iterations=PAPER_ITERS[dataset]), **changes})
+
+# %% ../nbs/11_segmenter.ipynb #25cb29de
 def _merge(base: dict, over: dict) -> dict:
     "A copy of `base` with `over` merged in: dicts merge recursively, other values replace."
     out = copy.deepcopy(base)
@@ -171,7 +179,7 @@ def _fit_schedule(schedulers: list[dict], iters: int) -> list[dict]:
     if len(keep) < len(out): keep[0]["begin"] = min(s.get("begin", 0) for s in out)  # a 1-iteration LinearLR never leaves its start factor
     return keep
 
-# %% ../nbs/11_segmenter.ipynb #acc599a6
+# %% ../nbs/11_segmenter.ipynb #f0d826d2
 def _load_base(arch: SegArch) -> dict:
     base = Config.fromfile(str(mmseg_config_dir() / arch.config))
     return {k: copy.deepcopy(base[k].to_dict() if hasattr(base[k], "to_dict") else base[k])
@@ -198,7 +206,7 @@ def model_sections(cfg: SegmenterConfig, # the run
     if cfg.amp: optim["type"] = "AmpOptimWrapper"
     return dict(model=model, optim_wrapper=optim, param_scheduler=_fit_schedule(base["param_scheduler"], cfg.iterations))
 
-# %% ../nbs/11_segmenter.ipynb #1aab781b
+# %% ../nbs/11_segmenter.ipynb #d7ad0f7b
 def seg_pipelines(cfg: SegmenterConfig) -> tuple[list[dict], list[dict]]:
     "(train, test) mmseg pipelines for the run's crop."
     h, w = cfg.crop; s = max(h, w)
@@ -211,7 +219,7 @@ def seg_pipelines(cfg: SegmenterConfig) -> tuple[list[dict], list[dict]]:
             dict(type="LoadAnnotations"), dict(type="PackSegInputs")]
     return train, test
 
-# %% ../nbs/11_segmenter.ipynb #6f5448fc
+# %% ../nbs/11_segmenter.ipynb #0e5c9b3c
 def write_image_list(dataset: SegDataset, # the split whose images are listed
                      path: Path | str, # list file to write
                      label_dir: Path | str | None = None, # folder of <id>.png seeds; None: the ground truth
@@ -234,7 +242,7 @@ def write_image_list(dataset: SegDataset, # the split whose images are listed
     atomic_write_bytes(path, "".join(rows).encode())
     return Path(path)
 
-# %% ../nbs/11_segmenter.ipynb #3dd15c83
+# %% ../nbs/11_segmenter.ipynb #c855c521
 @DATASETS.register_module(force=True)  # force: re-running the cell re-registers the same class
 class ImageListSegDataset(BaseSegDataset):
     "mmseg dataset over a list file of `image<TAB>label` absolute paths (see `write_image_list`)."
@@ -248,7 +256,7 @@ class ImageListSegDataset(BaseSegDataset):
                             reduce_zero_label=False, seg_fields=[]))
         return out
 
-# %% ../nbs/11_segmenter.ipynb #5918425c
+# %% ../nbs/11_segmenter.ipynb #88f63fd0
 def build_mmseg_config(cfg: SegmenterConfig, # the run
                        class_names: Sequence[str], # label names, background first (num_classes of them)
                        train_list: Path | str, # list file of training images and seeds
@@ -288,7 +296,7 @@ def build_mmseg_config(cfg: SegmenterConfig, # the run
                  val_evaluator=dict(type="IoUMetric", iou_metrics=["mIoU"]))
     return Config(c)
 
-# %% ../nbs/11_segmenter.ipynb #47e4cdfc
+# %% ../nbs/11_segmenter.ipynb #159812c0
 def _history_buffer_getattr(obj, name: str):
     "`getattr` restricted to what mmengine pickles: `HistoryBuffer.<statistics method>`."
     from mmengine.logging.history_buffer import HistoryBuffer
@@ -319,7 +327,7 @@ def load_checkpoint(path: Path | str, # an mmengine checkpoint (.pth)
     with mmengine_safe_globals():
         return torch.load(path, map_location=map_location, weights_only=True)
 
-# %% ../nbs/11_segmenter.ipynb #e013f7a8
+# %% ../nbs/11_segmenter.ipynb #b0e89eed
 def train_from_config(config_path: Path | str, # config written by `train_segmenter` (or by hand)
                       launcher: str = "none", # "none" (one process) or "pytorch" (under torchrun)
                      ):
@@ -340,7 +348,7 @@ def torchrun_command(config_path: Path | str, # config written by `train_segment
     return [python, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc-per-node={gpus}", f"--master-port={port}",
             "--no-python", python, "-c", code, str(config_path)]
 
-# %% ../nbs/11_segmenter.ipynb #083c9074
+# %% ../nbs/11_segmenter.ipynb #eaf2354f
 def backbone_weights_path(cfg: SegmenterConfig, # the run
                           download: bool = True, # allow downloading registered weights
                          ) -> Path | None:
@@ -355,7 +363,7 @@ def backbone_weights_path(cfg: SegmenterConfig, # the run
                                    f"use 'default', 'random', a name or a path")
     return Path(w).expanduser()
 
-# %% ../nbs/11_segmenter.ipynb #3ca51283
+# %% ../nbs/11_segmenter.ipynb #f07ab38f
 def _ds_key(ds: SegDataset | None) -> dict | None:
     if ds is None: return None
     return dict(name=ds.name, split=ds.split, images=str(Path(ds.image_path(ds.ids[0])).parent.resolve()) if len(ds) else "",
@@ -378,6 +386,8 @@ def train_segmenter(cfg: SegmenterConfig, # the run
     if (wd / "settings.json").is_file() and (wd / "settings.json").read_text() != settings:
         raise FileExistsError(f"{wd} holds a run with other settings ({wd / 'settings.json'}); pick another work_dir or delete it")
     dev = pick_device(cfg.device)
+    if cfg.gpus > 1 and cfg.gpus > torch.cuda.device_count():
+        raise RuntimeError(f"gpus={cfg.gpus} needs that many CUDA devices; torch sees {torch.cuda.device_count()}")
     if dev.type == "cpu" and torch.cuda.is_available() and cfg.gpus == 1:
         raise RuntimeError("mmengine trains on CUDA whenever it sees a GPU; to train on the CPU run with CUDA_VISIBLE_DEVICES=''")
     train_list = write_image_list(dataset_train, wd / "train_list.txt", seed_dir)
@@ -399,7 +409,7 @@ def last_checkpoint(work_dir: Path | str) -> Path:
     if not p.is_file(): raise FileNotFoundError(f"{rec} names {p}, which does not exist")
     return p
 
-# %% ../nbs/11_segmenter.ipynb #c7ce5965
+# %% ../nbs/11_segmenter.ipynb #e7196f6b
 class Segmenter:
     "A trained stage-2 network: `Segmenter(cfg, checkpoint)(image_path) -> (H,W) uint8` labels."
     def __init__(self, cfg: SegmenterConfig, # the run's settings (model, classes, crop)
@@ -436,7 +446,7 @@ def require_modules(model: str): # a key of ARCHS
         except ModuleNotFoundError as e:
             raise ModuleNotFoundError(f"segmenter {model!r} needs {module} ({e}); install mmdet==3.3.0 (see requirements.txt)") from e
 
-# %% ../nbs/11_segmenter.ipynb #75ad7224
+# %% ../nbs/11_segmenter.ipynb #1b8cd207
 def evaluate_segmenter(cfg: SegmenterConfig, # the run's settings
                        checkpoint: Path | str, # its checkpoint
                        dataset_val: SegDataset, # split with ground truth
@@ -464,7 +474,7 @@ def evaluate_segmenter(cfg: SegmenterConfig, # the run's settings
         atomic_write_bytes(Path(out_dir) / "metrics.json", json.dumps({**res, "cm": cm.tolist(), "per_class_iou": {n: None if np.isnan(v) else v for n, v in res["per_class_iou"].items()}}, indent=1).encode())
     return res
 
-# %% ../nbs/11_segmenter.ipynb #49ffa869
+# %% ../nbs/11_segmenter.ipynb #2575a5f8
 def quick_train_eval(dataset_train: SegDataset, # images to train on
                      seed_dir: Path | str, # their seeds <id>.png
                      dataset_val: SegDataset, # split with ground truth

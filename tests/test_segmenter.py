@@ -97,3 +97,11 @@ def test_train_reload_resume_evaluate(voc, tmp_path):
     assert cm.sum() == sum(int((va.read_label(i) != IGNORE_INDEX).sum()) for i in va.ids)
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert saved["mIoU"] == pytest.approx(res["mIoU"]) and np.array_equal(np.array(saved["cm"]), cm)
+
+
+def test_multi_gpu_needs_gpus(voc, tmp_path):
+    tr, _, seeds = voc
+    if torch.cuda.device_count() >= 2:
+        pytest.skip("this machine has several GPUs")
+    with pytest.raises(RuntimeError, match="gpus=2 needs"):
+        train_segmenter(_cfg(tmp_path / "wd", gpus=2), tr, seeds)
