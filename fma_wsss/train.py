@@ -241,7 +241,9 @@ class SampleStream(torch.utils.data.Dataset):
         if y is None: y = torch.full((self.cfg.crop_size,) * 2, 255, dtype=torch.long)
         return dict(image=x, seed=y, labels=labels, index=k)
 
-# %% ../nbs/08_train.ipynb #a742c4f0
+# %% ../nbs/08_train.ipynb #3e619df2
+def _at_least_f32(x: torch.Tensor) -> torch.Tensor: return x.to(torch.promote_types(x.dtype, torch.float32))
+
 def batch_class_scores(logits: torch.Tensor, # (B,C+n_bg) logits over [foreground, background] prompts
                        present: torch.Tensor, # (B,C) bool present foreground classes
                        eps: float = SOFTMAX_EPS, # added to the denominator (METHOD 3)
@@ -249,7 +251,7 @@ def batch_class_scores(logits: torch.Tensor, # (B,C+n_bg) logits over [foregroun
     "(B,C) METHOD 3 scores: softmax over present foreground + all background prompts (eps in the denominator); absent 0."
     C = present.shape[1]
     keep = torch.cat([present.bool(), present.new_ones(present.shape[0], logits.shape[1] - C, dtype=torch.bool)], 1)
-    logits = logits.float()
+    logits = _at_least_f32(logits)
     z = logits - logits.masked_fill(~keep, float("-inf")).amax(1, keepdim=True).detach()
     e = torch.where(keep, z.exp(), torch.zeros_like(z))
     return e[:, :C] / (e.sum(1, keepdim=True) + eps) * present
@@ -258,12 +260,13 @@ def batched_grad_cam(feats, # fma_wsss.clip.ImageFeatures of B images (act must 
                      logit_fn: Callable, # (image_emb (B,D)) -> (B,C+n_bg) logits
                      present: torch.Tensor, # (B,C) bool present foreground classes
                      create_graph: bool = True, # keep the graph so a CAM loss trains the prompts
+                     eps: float = SOFTMAX_EPS, # softmax denominator eps (METHOD 3)
                     ) -> torch.Tensor:
     "(B,C,h,w) float32 raw Grad-CAM (no ReLU) of every present class; absent channels are 0."
     B, C = present.shape
     h, w = feats.grid
-    scores = batch_class_scores(logit_fn(feats.image_emb), present)  # (B,C)
-    act = feats.act.detach().float()
+    scores = batch_class_scores(logit_fn(feats.image_emb), present, eps)  # (B,C)
+    act = _at_least_f32(feats.act.detach())
     cams = scores.new_zeros(B, C, h * w)
     order = [torch.nonzero(present[b]).flatten().tolist() for b in range(B)]
     for k in range(max((len(o) for o in order), default=0)):
@@ -271,12 +274,12 @@ def batched_grad_cam(feats, # fma_wsss.clip.ImageFeatures of B images (act must 
         cols = [order[b][k] for b in rows]
         target = scores[rows, cols].sum()
         g, = torch.autograd.grad(target, feats.act, create_graph=create_graph, retain_graph=True)
-        wgt = g.float().mean(1)  # (B,W): one weight per channel
+        wgt = _at_least_f32(g).mean(1)  # (B,W): one weight per channel
         cam = (act * wgt[:, None, :]).sum(-1)  # (B,N)
         cams = cams.index_put((torch.tensor(rows), torch.tensor(cols)), cam[rows])
     return cams.view(B, C, h, w)
 
-# %% ../nbs/08_train.ipynb #20097ced
+# %% ../nbs/08_train.ipynb #722e82ba
 def prompt_loss(cfg: PromptTrainConfig, # task and present-class rule
                 clip, # fma_wsss.clip.FrozenClip
                 learners: dict, # {"cls": PromptLearner} and/or {"seg": PromptLearner}, as the task needs
@@ -297,13 +300,14 @@ def prompt_loss(cfg: PromptTrainConfig, # task and present-class rule
     if need_cam:
         lrn, seed = learners["seg"], batch["seed"].to(device)
         present = present_from_seed(seed, lrn.n_fg) if cfg.present_from == "seed" else labels
-        text = lrn()
-        cam = batched_grad_cam(feats, lambda e: clip.logits(e, text), present, create_graph=True)
-        l_fg, l_bg = cam_activation_terms(cam, seed, present)
+        with torch.enable_grad():  # Grad-CAM needs a graph even when the caller evaluates under no_grad
+            text = lrn()
+            cam = batched_grad_cam(feats, lambda e: clip.logits(e, text), present, create_graph=True)
+            l_fg, l_bg = cam_activation_terms(cam, seed, present)
         loss, parts["cam_fg"], parts["cam_bg"] = loss + l_fg + l_bg, float(l_fg.detach()), float(l_bg.detach())
     return loss, parts
 
-# %% ../nbs/08_train.ipynb #56b9d2c3
+# %% ../nbs/08_train.ipynb #b661162c
 CKPT_PREFIX = "ckpt_"
 
 def _rng_state() -> dict:
@@ -341,7 +345,7 @@ def load_checkpoint(path: Path | str) -> dict:
     try: return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e: raise RuntimeError(f"checkpoint {path} cannot be read ({e}); delete it to resume from an earlier one") from e
 
-# %% ../nbs/08_train.ipynb #5e855157
+# %% ../nbs/08_train.ipynb #d95c9867
 def dist_setup(device: torch.device) -> tuple[int, int]:
     "(rank, world_size); joins the process group when launched by torchrun with WORLD_SIZE > 1."
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -355,7 +359,7 @@ def _all_reduce_mean_(tensors: list[torch.Tensor], world: int):
     for t in tensors:
         dist.all_reduce(t, op=dist.ReduceOp.SUM); t.div_(world)
 
-# %% ../nbs/08_train.ipynb #c8dd0ee3
+# %% ../nbs/08_train.ipynb #bb5f4fd0
 LOG_FIELDS = ("iter", "loss", "lr", "seconds")
 
 def _learners_for(cfg: PromptTrainConfig, learner) -> dict:
@@ -385,7 +389,7 @@ def _config_key(cfg: PromptTrainConfig) -> str:
     for k in ("save_every", "save_at", "checkpoint", "log_every", "num_workers"): d.pop(k)
     return settings_hash(d)
 
-# %% ../nbs/08_train.ipynb #8f9d1529
+# %% ../nbs/08_train.ipynb #aa9c1bcc
 def _save_checkpoint(out_dir: Path, step: int, cfg: PromptTrainConfig, learners: dict, opt, scaler):
     ck = dict(step=step, prompts={k: v.state_dict() for k, v in learners.items()}, optimizer=opt.state_dict(),
               scaler=None if scaler is None else scaler.state_dict(), rng=_rng_state(),
@@ -418,7 +422,7 @@ def _amp(cfg: PromptTrainConfig, device: torch.device):
     scaler = torch.amp.GradScaler(device.type) if dt == torch.float16 else None
     return (lambda: torch.autocast(device.type, dtype=dt)), scaler
 
-# %% ../nbs/08_train.ipynb #d3664198
+# %% ../nbs/08_train.ipynb #168a3941
 def train_prompts(cfg: PromptTrainConfig, # what to train and how
                   clip, # fma_wsss.clip.FrozenClip (frozen, on `device`)
                   learner, # PromptLearner, or {"cls": ..., "seg": ...} for task "joint"
@@ -469,7 +473,7 @@ def train_prompts(cfg: PromptTrainConfig, # what to train and how
     if rank == 0: _save_prompts(out_dir, learners); log.info(f"prompts {cfg.task}: {cfg.iterations} steps -> {out_dir}")
     return out_dir
 
-# %% ../nbs/08_train.ipynb #19cb94c8
+# %% ../nbs/08_train.ipynb #2b21f9fa
 def find_checkpoint(out_dir: Path | str, # a train_prompts output folder
                     step: int | None = None, # the step whose prompts are wanted; None = the final prompts
                     which: str | None = None, # "cls" or "seg"; None = the only set in the folder
