@@ -279,7 +279,7 @@ def batched_grad_cam(feats, # fma_wsss.clip.ImageFeatures of B images (act must 
         cams = cams.index_put((torch.tensor(rows), torch.tensor(cols)), cam[rows])
     return cams.view(B, C, h, w)
 
-# %% ../nbs/08_train.ipynb #722e82ba
+# %% ../nbs/08_train.ipynb #a7f42cd4
 def prompt_loss(cfg: PromptTrainConfig, # task and present-class rule
                 clip, # fma_wsss.clip.FrozenClip
                 learners: dict, # {"cls": PromptLearner} and/or {"seg": PromptLearner}, as the task needs
@@ -304,7 +304,9 @@ def prompt_loss(cfg: PromptTrainConfig, # task and present-class rule
             text = lrn()
             cam = batched_grad_cam(feats, lambda e: clip.logits(e, text), present, create_graph=True)
             l_fg, l_bg = cam_activation_terms(cam, seed, present)
-        loss, parts["cam_fg"], parts["cam_bg"] = loss + l_fg + l_bg, float(l_fg.detach()), float(l_bg.detach())
+        # + 0 * text: a micro-batch whose crops lost every class still gives (zero) gradients to every
+        # prompt parameter, so backward works and all processes all-reduce the same tensors
+        loss, parts["cam_fg"], parts["cam_bg"] = loss + l_fg + l_bg + 0.0 * text.sum(), float(l_fg.detach()), float(l_bg.detach())
     return loss, parts
 
 # %% ../nbs/08_train.ipynb #b661162c
@@ -422,7 +424,23 @@ def _amp(cfg: PromptTrainConfig, device: torch.device):
     scaler = torch.amp.GradScaler(device.type) if dt == torch.float16 else None
     return (lambda: torch.autocast(device.type, dtype=dt)), scaler
 
-# %% ../nbs/08_train.ipynb #168a3941
+# %% ../nbs/08_train.ipynb #094cf100
+def _train_step(cfg, clip, learners: dict, batches: list[dict], opt, lr: float, autocast, scaler, device, world: int) -> torch.Tensor:
+    "One optimizer step over `grad_accum` micro-batches (gradients averaged over processes); the mean loss."
+    for g in opt.param_groups: g["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    total = torch.zeros((), device=device)
+    for batch in batches:
+        with autocast(): loss, _ = prompt_loss(cfg, clip, learners, batch, device)
+        loss = loss / len(batches)
+        (scaler.scale(loss) if scaler else loss).backward()
+        total += loss.detach()
+    _all_reduce_mean_([p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None] + [total], world)
+    if scaler: scaler.step(opt); scaler.update()
+    else: opt.step()
+    return total
+
+# %% ../nbs/08_train.ipynb #f908649b
 def train_prompts(cfg: PromptTrainConfig, # what to train and how
                   clip, # fma_wsss.clip.FrozenClip (frozen, on `device`)
                   learner, # PromptLearner, or {"cls": ..., "seg": ...} for task "joint"
@@ -452,17 +470,7 @@ def train_prompts(cfg: PromptTrainConfig, # what to train and how
     it, log, saves = iter(loader), get_logger("fma_wsss.train"), cfg.save_steps()
     for step in tqdm(range(start, cfg.iterations), initial=start, total=cfg.iterations, disable=rank != 0, desc=f"prompts {cfg.task}"):
         t0, lr = time.perf_counter(), lr_at(step, cfg.iterations, cfg.lr, cfg.warmup_iters, cfg.warmup_lr)
-        for g in opt.param_groups: g["lr"] = lr
-        opt.zero_grad(set_to_none=True)
-        total = torch.zeros((), device=device)
-        for _ in range(cfg.grad_accum):
-            with autocast(): loss, _ = prompt_loss(cfg, clip, learners, next(it), device)
-            loss = loss / cfg.grad_accum
-            (scaler.scale(loss) if scaler else loss).backward()
-            total += loss.detach()
-        _all_reduce_mean_([p.grad for p in params if p.grad is not None] + [total], world)
-        if scaler: scaler.step(opt); scaler.update()
-        else: opt.step()
+        total = _train_step(cfg, clip, learners, [next(it) for _ in range(cfg.grad_accum)], opt, lr, autocast, scaler, device, world)
         if rank == 0:
             if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.iterations:
                 with open(out_dir / "log.csv", "a", newline="") as f:
@@ -473,7 +481,7 @@ def train_prompts(cfg: PromptTrainConfig, # what to train and how
     if rank == 0: _save_prompts(out_dir, learners); log.info(f"prompts {cfg.task}: {cfg.iterations} steps -> {out_dir}")
     return out_dir
 
-# %% ../nbs/08_train.ipynb #2b21f9fa
+# %% ../nbs/08_train.ipynb #57d57cdb
 def find_checkpoint(out_dir: Path | str, # a train_prompts output folder
                     step: int | None = None, # the step whose prompts are wanted; None = the final prompts
                     which: str | None = None, # "cls" or "seg"; None = the only set in the folder
