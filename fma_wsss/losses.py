@@ -40,7 +40,7 @@ def present_from_seed(seed: torch.Tensor, # (B,H,W) int seed labels 0..C, 255 ig
     labels = torch.arange(1, num_fg + 1, device=seed.device)
     return (seed.flatten(1)[:, :, None] == labels).any(1)
 
-# %% ../nbs/07_losses.ipynb #5140948e
+# %% ../nbs/07_losses.ipynb #5a06e6f7
 def cam_activation_terms(cam: torch.Tensor, # (B,C,h,w) float raw CAM (one channel per foreground class)
                          seed: torch.Tensor, # (B,H,W) int64 seed labels 0..C, 255 ignore
                          present: torch.Tensor, # (B,C) bool classes the loss is taken for

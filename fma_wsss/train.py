@@ -73,7 +73,7 @@ def color_jitter(img: torch.Tensor, # (H,W,3) float32 RGB in 0..255
             img = fn(img, param(u))
     return img
 
-# %% ../nbs/08_train.ipynb #a27e41f6
+# %% ../nbs/08_train.ipynb #bfb85927
 SCALE_RANGE_VOC = (288, 480)  # METHOD 7: long side after rescale
 SCALE_RANGE_COCO = (318, 530)  # METHOD 7
 CROP_SIZE = 224  # METHOD 1/7: training crop and minimum short side
@@ -91,7 +91,7 @@ def rescale_size(hw: tuple[int, int], # (H,W) of the input
     else: nw = max(nw, short_min)
     return nh, nw
 
-# %% ../nbs/08_train.ipynb #86efd896
+# %% ../nbs/08_train.ipynb #b3e8c958
 def train_augment(image: np.ndarray, # (H,W,3) uint8 RGB
                   label: np.ndarray | None, # (H,W) uint8 seed labels (255 ignore) or None
                   gen: torch.Generator, # CPU generator, the only randomness used
@@ -129,7 +129,7 @@ def train_augment(image: np.ndarray, # (H,W,3) uint8 RGB
     x = ((x / 255.0 - mean) / std).permute(2, 0, 1).contiguous()
     return x, (None if y is None else y.contiguous())
 
-# %% ../nbs/08_train.ipynb #6a5644a7
+# %% ../nbs/08_train.ipynb #8f3ee51d
 def lr_at(step: int, # 0-based optimizer step
           iters: int, # total optimizer steps T
           lr: float = 1e-3, # peak rate eta_0 after warm-up (METHOD 7)
@@ -141,7 +141,7 @@ def lr_at(step: int, # 0-based optimizer step
     span = max(iters - warmup_iters, 1)
     return 0.5 * lr * (1 + math.cos(math.pi * min(step - warmup_iters, span) / span))
 
-# %% ../nbs/08_train.ipynb #49e444df
+# %% ../nbs/08_train.ipynb #13dce47d
 TASKS = ("cls", "seg", "joint")  # METHOD 7: classification prompts, segmentation prompts, both (paper-text ablation)
 
 @dataclass
@@ -198,7 +198,7 @@ TRAIN_PRESETS: dict[str, dict] = {  # METHOD 7 released schedules
                      present_from="labels", checkpoint=45000),
 }
 
-# %% ../nbs/08_train.ipynb #563ac637
+# %% ../nbs/08_train.ipynb #9dc0dd42
 def _mix(*xs: int) -> int:
     "A 63-bit seed from integers (numpy's SeedSequence hashing)."
     return int(np.random.SeedSequence([int(x) for x in xs]).generate_state(2, np.uint64)[0] >> np.uint64(1))
@@ -241,7 +241,7 @@ class SampleStream(torch.utils.data.Dataset):
         if y is None: y = torch.full((self.cfg.crop_size,) * 2, 255, dtype=torch.long)
         return dict(image=x, seed=y, labels=labels, index=k)
 
-# %% ../nbs/08_train.ipynb #3e619df2
+# %% ../nbs/08_train.ipynb #33ac7b7e
 def _at_least_f32(x: torch.Tensor) -> torch.Tensor: return x.to(torch.promote_types(x.dtype, torch.float32))
 
 def batch_class_scores(logits: torch.Tensor, # (B,C+n_bg) logits over [foreground, background] prompts
@@ -279,7 +279,7 @@ def batched_grad_cam(feats, # fma_wsss.clip.ImageFeatures of B images (act must 
         cams = cams.index_put((torch.tensor(rows), torch.tensor(cols)), cam[rows])
     return cams.view(B, C, h, w)
 
-# %% ../nbs/08_train.ipynb #a7f42cd4
+# %% ../nbs/08_train.ipynb #9178b171
 def prompt_loss(cfg: PromptTrainConfig, # task and present-class rule
                 clip, # fma_wsss.clip.FrozenClip
                 learners: dict, # {"cls": PromptLearner} and/or {"seg": PromptLearner}, as the task needs
@@ -309,7 +309,7 @@ def prompt_loss(cfg: PromptTrainConfig, # task and present-class rule
         loss, parts["cam_fg"], parts["cam_bg"] = loss + l_fg + l_bg + 0.0 * text.sum(), float(l_fg.detach()), float(l_bg.detach())
     return loss, parts
 
-# %% ../nbs/08_train.ipynb #b661162c
+# %% ../nbs/08_train.ipynb #a3ab43e0
 CKPT_PREFIX = "ckpt_"
 
 def _rng_state() -> dict:
@@ -347,7 +347,7 @@ def load_checkpoint(path: Path | str) -> dict:
     try: return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e: raise RuntimeError(f"checkpoint {path} cannot be read ({e}); delete it to resume from an earlier one") from e
 
-# %% ../nbs/08_train.ipynb #d95c9867
+# %% ../nbs/08_train.ipynb #b4713ecc
 def dist_setup(device: torch.device) -> tuple[int, int]:
     "(rank, world_size); joins the process group when launched by torchrun with WORLD_SIZE > 1."
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -361,7 +361,7 @@ def _all_reduce_mean_(tensors: list[torch.Tensor], world: int):
     for t in tensors:
         dist.all_reduce(t, op=dist.ReduceOp.SUM); t.div_(world)
 
-# %% ../nbs/08_train.ipynb #bb5f4fd0
+# %% ../nbs/08_train.ipynb #eb4888f4
 LOG_FIELDS = ("iter", "loss", "lr", "seconds")
 
 def _learners_for(cfg: PromptTrainConfig, learner) -> dict:
@@ -391,7 +391,7 @@ def _config_key(cfg: PromptTrainConfig) -> str:
     for k in ("save_every", "save_at", "checkpoint", "log_every", "num_workers"): d.pop(k)
     return settings_hash(d)
 
-# %% ../nbs/08_train.ipynb #aa9c1bcc
+# %% ../nbs/08_train.ipynb #955b68d8
 def _save_checkpoint(out_dir: Path, step: int, cfg: PromptTrainConfig, learners: dict, opt, scaler):
     ck = dict(step=step, prompts={k: v.state_dict() for k, v in learners.items()}, optimizer=opt.state_dict(),
               scaler=None if scaler is None else scaler.state_dict(), rng=_rng_state(),
@@ -424,7 +424,7 @@ def _amp(cfg: PromptTrainConfig, device: torch.device):
     scaler = torch.amp.GradScaler(device.type) if dt == torch.float16 else None
     return (lambda: torch.autocast(device.type, dtype=dt)), scaler
 
-# %% ../nbs/08_train.ipynb #094cf100
+# %% ../nbs/08_train.ipynb #9c2dfa42
 def _train_step(cfg, clip, learners: dict, batches: list[dict], opt, lr: float, autocast, scaler, device, world: int) -> torch.Tensor:
     "One optimizer step over `grad_accum` micro-batches (gradients averaged over processes); the mean loss."
     for g in opt.param_groups: g["lr"] = lr
@@ -440,7 +440,7 @@ def _train_step(cfg, clip, learners: dict, batches: list[dict], opt, lr: float, 
     else: opt.step()
     return total
 
-# %% ../nbs/08_train.ipynb #f908649b
+# %% ../nbs/08_train.ipynb #8c481401
 def train_prompts(cfg: PromptTrainConfig, # what to train and how
                   clip, # fma_wsss.clip.FrozenClip (frozen, on `device`)
                   learner, # PromptLearner, or {"cls": ..., "seg": ...} for task "joint"
@@ -481,7 +481,7 @@ def train_prompts(cfg: PromptTrainConfig, # what to train and how
     if rank == 0: _save_prompts(out_dir, learners); log.info(f"prompts {cfg.task}: {cfg.iterations} steps -> {out_dir}")
     return out_dir
 
-# %% ../nbs/08_train.ipynb #57d57cdb
+# %% ../nbs/08_train.ipynb #daf112e3
 def find_checkpoint(out_dir: Path | str, # a train_prompts output folder
                     step: int | None = None, # the step whose prompts are wanted; None = the final prompts
                     which: str | None = None, # "cls" or "seg"; None = the only set in the folder
