@@ -69,13 +69,13 @@ def _check_settings(out_dir: Path, settings: dict):
             raise ValueError(f"{out_dir} holds CAMs made with other settings ({p}: {old}); use a new folder or delete it")
     else: atomic_write_bytes(p, json.dumps(settings, indent=1, default=str).encode())
 
-# %% ../nbs/08a_infer.ipynb #e99b96c4
+# %% ../nbs/08a_infer.ipynb #515f7e81
 def write_cams(clip, # fma_wsss.clip.FrozenClip on `device`
                learner, # fma_wsss.prompts.PromptLearner (trained)
                dataset, # fma_wsss.data.SegDataset with image-level labels
                out_dir: Path | str, # one <id>.npz per image goes here
                cam_cfg, # fma_wsss.cam.CamConfig
-               device: torch.device | str = "cpu", # where the CAMs are computed
+               device: torch.device | str = "cpu", # where the CAMs are computed (the CLIP's device)
                rank: int = 0, world_size: int = 1, # this process takes ids[rank::world_size]
                callback: Callable[[str], None] | None = None, # called with each id after its file is written
               ) -> Path:
@@ -83,6 +83,9 @@ def write_cams(clip, # fma_wsss.clip.FrozenClip on `device`
     from fma_wsss.cam import compute_cams
     from fma_wsss.data import read_image
     out_dir, device = Path(out_dir), torch.device(device)
+    if clip.device.type != device.type:
+        raise ValueError(f"CLIP is on {clip.device} but CAMs were asked on {device}: build FrozenClip with device={str(device)!r}")
+    learner.to(device)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_settings(out_dir, _cam_settings(clip, learner, dataset, cam_cfg))
     ids = dataset.ids[rank::world_size]
