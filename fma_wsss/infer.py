@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bar: renders in papermill HTML reports, no widget needed
 
 from .core import atomic_write_bytes, get_logger, settings_hash
 

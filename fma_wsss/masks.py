@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from pycocotools import mask as mask_utils
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bar: renders in papermill HTML reports, no widget needed
 
 from .core import atomic_write_bytes, get_logger, settings_hash
 

@@ -25,7 +25,7 @@ from matplotlib import colormaps
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bar: renders in papermill HTML reports, no widget needed
 
 from .core import atomic_write_bytes, cache_dir, get_logger, project_root, reports_dir, sha256_file
 from .data import IGNORE_INDEX, read_image, read_label, voc_palette

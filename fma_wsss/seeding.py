@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bar: renders in papermill HTML reports, no widget needed
 
 from .core import atomic_write_bytes, get_logger
 from .data import IGNORE_INDEX, write_label

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bar: renders in papermill HTML reports, no widget needed
 
 import mmseg
 from mmengine.config import Config, ConfigDict

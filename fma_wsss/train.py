@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from skimage.color import hsv2rgb, rgb2hsv
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bar: renders in papermill HTML reports, no widget needed
 
 from .cam import SOFTMAX_EPS
 from .clip import CLIP_MEAN, CLIP_STD

@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bar: renders in papermill HTML reports, no widget needed
 
 from .core import get_logger, sha256_file, weights_dir
 
