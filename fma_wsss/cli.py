@@ -67,7 +67,13 @@ def _render(nb: Path):
     from fma_wsss.reports import render_html
     if nb.is_file(): render_html(nb)
 
-# %% ../nbs/15_cli.ipynb #5b037366
+# %% ../nbs/15_cli.ipynb #f4f1c329
+def _absolute_profile(profile: str, base: Path | None = None) -> str:
+    "A profile given as a YAML path, made absolute (relative to `base`, else the current folder); names unchanged."
+    p = Path(profile)
+    if p.suffix not in (".yaml", ".yml"): return profile
+    return str(p if p.is_absolute() else ((base or Path.cwd()) / p).resolve())
+
 def run_profile(profile: str, # profile name or YAML path
                 params: dict | None = None, # {name: value} overrides (strings from the command line are fine)
                 out: str | Path | None = None, # run folder; default a new one under reports/
@@ -75,6 +81,7 @@ def run_profile(profile: str, # profile name or YAML path
                 progress: bool = True, html: bool = True) -> Path:
     "Validate `profile` + `params`, then run `notebook` with them into a run folder; returns the folder."
     overrides = resolve_overrides(params or {}, source="-p parameters")
+    profile = _absolute_profile(profile)  # the kernel runs in nbs/experiments: a relative YAML path would move
     cfg = load_config(profile, overrides)
     if out is None:
         from fma_wsss.reports import new_run_dir
@@ -83,7 +90,7 @@ def run_profile(profile: str, # profile name or YAML path
     run_notebook(notebook, out, {"profile": profile, "overrides": overrides, "out_dir": str(out)}, progress, html)
     return out
 
-# %% ../nbs/15_cli.ipynb #aaf4f0d0
+# %% ../nbs/15_cli.ipynb #79dee54f
 def _point_name(point: dict) -> str:
     "A folder name for a sweep point: `bg_power_fine=0.5,iterations=3` style, filesystem-safe."
     parts = [f"{k.split('.')[-1] if sum(q.split('.')[-1] == k.split('.')[-1] for q in point) == 1 else k}={v}"
@@ -101,7 +108,7 @@ def load_sweep(path: str | Path) -> dict:
     grid = spec.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise CliError(f"sweep file {path}: `grid` must map setting names to non-empty lists of values")
-    profile, fixed = str(spec.get("profile", "demo")), spec.get("fixed") or {}
+    profile, fixed = _absolute_profile(str(spec.get("profile", "demo")), path.parent), spec.get("fixed") or {}
     names = list(resolve_overrides({k: v[0] for k, v in grid.items()}, f"sweep {path} grid"))  # full names
     points = [dict(zip(names, vals)) for vals in itertools.product(*grid.values())]
     for p in points: load_config(profile, {**resolve_overrides(fixed, f"sweep {path} fixed"), **p})  # fail before running

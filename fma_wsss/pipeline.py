@@ -356,7 +356,7 @@ def _cams(which: str):
         return {"n_images": len(list(out.glob("*.npz")))}
     return fn
 
-# %% ../nbs/13_pipeline.ipynb #8854e729
+# %% ../nbs/13_pipeline.ipynb #cb8534b5
 def _jsonable_score(s: dict, prefix: str) -> dict:
     "A score dict (score_split's or evaluate_segmenter's) as JSON metrics `<prefix>_miou`, ... (NaN IoU -> None)."
     num = lambda v: None if v is None or not np.isfinite(v) else float(v)
@@ -392,7 +392,8 @@ def _seeds(kind: str):
         seed_dir = _make_seeds(pipe, cams, dataset(pipe, "train"), p, out / "seeds")
         scored = dataset(pipe, "scored")
         score = _jsonable_score(score_split(seed_dir, scored), prefix) if len(scored) else {}
-        return {"bg_power": p, **extra, **score, "scored_on": f"{scored.name}/{scored.split} ({len(scored)} images)"}
+        n = score.get(f"{prefix}_n_images", 0)
+        return {"bg_power": p, **extra, **score, "scored_on": f"{scored.name}/{scored.split}: the {n} of {len(scored)} images with ground truth"}
     return fn
 
 def _seeds_settings(kind: str):
