@@ -78,6 +78,7 @@ def test_run_smoke_end_to_end(smoke_run):
     assert 0.0 <= m["final_miou"] <= 1.0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["config"]["profile"] == "smoke" and cfg["provenance"]["untrained"] is True
+    assert cfg["resolved"]["clip"] == {"arch": "tiny", "weights": "random"}
     figs = sorted(p.name for p in (out / "figures").glob("*.png"))
     assert any(f.startswith("masks_") for f in figs) and "seeds_fine_overlays.png" in figs and "curves_prompts_seg.png" in figs
     html = (out / "00_pipeline.html").read_text()
@@ -95,12 +96,16 @@ def test_stage_notebook(env, smoke_run, name):
     assert (out / f"{name}.html").is_file() and (out / "config.json").is_file()
 
 
-def test_rerender_report(env):
-    "`fma-wsss report DIR` re-renders a run folder's HTML."
+def test_rerender_report(env, smoke_run):
+    "`fma-wsss report DIR` re-renders a run folder's HTML; with --rerun it executes it again (figures rewritten)."
     from fma_wsss.cli import main
     d = env / "stage" / "01_sam_masks"
+    if not d.is_dir(): pytest.skip("needs test_stage_notebook[01_sam_masks]'s run folder")
     (d / "01_sam_masks.html").unlink()
     assert main(["report", str(d)]) == 0 and (d / "01_sam_masks.html").is_file()
+    fig = next((d / "figures").glob("masks_*.png")); fig.unlink()
+    assert main(["report", str(d), "--rerun"]) == 0 and fig.is_file()
+    assert json.loads((d / "config.json").read_text())["resolved"] == {}  # slic masks asked for: nothing to resolve
 
 
 def test_sweep_resume_and_summary(env):
