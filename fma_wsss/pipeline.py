@@ -279,7 +279,7 @@ def _masks(pipe, out: Path) -> dict:
     n = [len(store.load(i).masks) for i in ds.ids[:50]]
     return {"n_images": len(ds), "masks_per_image": float(np.mean(n)) if n else 0.0, "generator": gen.settings()}
 
-# %% ../nbs/13_pipeline.ipynb #48aa7350
+# %% ../nbs/13_pipeline.ipynb #c2a63994
 def _prompt_cfg(pipe, which: str):
     return getattr(pipe.cfg, f"prompts_{which}")
 
@@ -298,9 +298,9 @@ def _train_config(pipe, which: str):
     "`fma_wsss.train.PromptTrainConfig` from a prompt section: same-named fields carried over, the loss as task."
     from fma_wsss.train import PromptTrainConfig
     p = dataclasses.asdict(_prompt_cfg(pipe, which))
-    if p["loss"] == "joint":
-        raise NotImplementedError("prompts loss 'joint' (the paper's text, METHOD 7 ablation) is not wired into the "
-                                  "pipeline stages; train with fma_wsss.train.train_prompts(task='joint') directly")
+    if p["loss"] == "joint" and which == "cls":
+        raise ValueError("prompts_cls.loss 'joint': joint training runs in the segmentation-prompt stage; "
+                         "set prompts_seg.loss: joint (and keep prompts_cls.loss: contrastive for the coarse seeds)")
     p.update(seed=pipe.cfg.run.seed, task=TASKS[p["loss"]], save_at=(p["checkpoint"],) if p["checkpoint"] else ())
     names = {f.name for f in dataclasses.fields(PromptTrainConfig)}
     return PromptTrainConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in p.items() if k in names})
@@ -315,9 +315,10 @@ def _prompts(which: str):
     def fn(pipe, out: Path) -> dict:
         from fma_wsss.train import train_prompts
         seed_everything(pipe.cfg.run.seed)
-        seeds = seed_dir(pipe, "coarse") if which == "seg" else None
-        train_prompts(_train_config(pipe, which), clip_model(pipe), prompt_learner(pipe, which), dataset(pipe, "train"),
-                      out, seed_dir=seeds, device=device(pipe))
+        seeds, tcfg = seed_dir(pipe, "coarse") if which == "seg" else None, _train_config(pipe, which)
+        learner = ({"cls": prompt_learner(pipe, "cls"), "seg": prompt_learner(pipe, "seg")} if tcfg.task == "joint"
+                   else prompt_learner(pipe, which))
+        train_prompts(tcfg, clip_model(pipe), learner, dataset(pipe, "train"), out, seed_dir=seeds, device=device(pipe))
         return _log_summary(out / "log.csv")
     return fn
 
