@@ -45,7 +45,7 @@ class ClipConfig:
     weights: str = "openai"  # "openai", "random" or a checkpoint path
     fallback: Literal["random", "tiny"] | None = None  # weights unresolvable offline: untrained arch ("random") or the tiny arch; None = fail
 
-# %% ../nbs/12_config.ipynb #7cb367bd
+# %% ../nbs/12_config.ipynb #f6c7daf3
 @dataclass
 class PromptConfig:
     "One learned prompt set and its training schedule (METHOD 2, 6, 7)."
@@ -55,7 +55,7 @@ class PromptConfig:
     learned_bg: bool = False  # background prompts purely learned (True) or the background words
     n_learned_bg: int = 25  # number of purely learned background prompts
     init_std: float = 0.015  # context init N(0, std^2)
-    loss: Literal["contrastive", "cam_activation", "joint"] = "contrastive"  # joint = the paper's text (ablation)
+    loss: Literal["contrastive", "cam_activation", "joint"] = "contrastive"  # joint (prompts_seg only): both sets together, the paper's text (ablation)
     iterations: int = 1800  # optimiser steps
     checkpoint: int | None = None  # iteration whose checkpoint is used; None = the last
     lr: float = 1e-3  # peak learning rate of the cosine schedule
