@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup run test test-fast export clean-nbs bench
+.PHONY: setup run test export bench
 setup:
 	bash scripts/setup.sh
 
@@ -20,5 +20,6 @@ test: setup
 export:
 	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean
 
+## bench: every benchmark in turn (CPU figures; results in benchmarks/results/)
 bench: setup
-	$(PY) benchmarks/run_all.py
+	for b in cam metrics seeding segmenter train pipeline; do $(PY) benchmarks/bench_$$b.py || exit 1; done
