@@ -279,7 +279,7 @@ def _masks(pipe, out: Path) -> dict:
     n = [len(store.load(i).masks) for i in ds.ids[:50]]
     return {"n_images": len(ds), "masks_per_image": float(np.mean(n)) if n else 0.0, "generator": gen.settings()}
 
-# %% ../nbs/13_pipeline.ipynb #c2a63994
+# %% ../nbs/13_pipeline.ipynb #c2025211
 def _prompt_cfg(pipe, which: str):
     return getattr(pipe.cfg, f"prompts_{which}")
 
@@ -323,14 +323,14 @@ def _prompts(which: str):
     return fn
 
 def _log_summary(log: Path) -> dict:
-    "First and last loss of a training log.csv (iter, loss, lr)."
+    "Iterations done (log.csv counts from 0) and first and last loss of a training log.csv (iter, loss, lr)."
     if not log.is_file(): return {}
     import csv
     rows = list(csv.DictReader(log.open()))
     if not rows: return {}
-    return {"iterations": int(float(rows[-1]["iter"])), "loss_first": float(rows[0]["loss"]), "loss_last": float(rows[-1]["loss"])}
+    return {"iterations": int(float(rows[-1]["iter"])) + 1, "loss_first": float(rows[0]["loss"]), "loss_last": float(rows[-1]["loss"])}
 
-# %% ../nbs/13_pipeline.ipynb #c78935ef
+# %% ../nbs/13_pipeline.ipynb #375155db
 def prompt_checkpoint(pipe, which: str) -> Path:
     "The checkpoint of prompt set `which` that the CAMs use: `checkpoint` iteration if set, else the last."
     from fma_wsss.train import find_checkpoint
@@ -357,7 +357,7 @@ def _cams(which: str):
         return {"n_images": len(list(out.glob("*.npz")))}
     return fn
 
-# %% ../nbs/13_pipeline.ipynb #cb8534b5
+# %% ../nbs/13_pipeline.ipynb #7f08249e
 def _jsonable_score(s: dict, prefix: str) -> dict:
     "A score dict (score_split's or evaluate_segmenter's) as JSON metrics `<prefix>_miou`, ... (NaN IoU -> None)."
     num = lambda v: None if v is None or not np.isfinite(v) else float(v)
@@ -408,7 +408,7 @@ def seed_dir(pipe, kind: str = "fine") -> Path:
     "Folder of the palette PNG seeds `<id>.png` of the coarse or fine seed stage."
     return pipe.path("seeds_coarse" if kind == "coarse" else "seeds_fine") / "seeds"
 
-# %% ../nbs/13_pipeline.ipynb #ab6c76f1
+# %% ../nbs/13_pipeline.ipynb #adaf16a1
 def _segmenter(pipe, out: Path) -> dict:
     from fma_wsss import segmenter as sg
     s, n_cls = pipe.cfg.segmenter, dataset(pipe, "train").vocab.num_classes
@@ -423,7 +423,7 @@ def _segmenter(pipe, out: Path) -> dict:
 def _segmenter_settings(pipe) -> dict:
     return {"segmenter": pipe.cfg.segmenter.__dict__, "val": _data_key(pipe, "val"), "seed": pipe.cfg.run.seed}
 
-# %% ../nbs/13_pipeline.ipynb #3cc62f31
+# %% ../nbs/13_pipeline.ipynb #fcc241f6
 STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("masks", (), lambda p: {"generator": mask_generator(p).settings(), "data": _data_key(p, "train")}, _masks,
           "class-agnostic masks per train image (SAM or superpixels), METHOD 8"),
@@ -436,7 +436,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("segmenter", ("seeds_fine",), _segmenter_settings, _segmenter, "stage-2 segmenter trained on the fine seeds, scored on val, METHOD 9"),
 ]}
 
-# %% ../nbs/13_pipeline.ipynb #a9734426
+# %% ../nbs/13_pipeline.ipynb #d192a1c9
 def run_pipeline(cfg: RunConfig | str, # a RunConfig, or a profile name/path
                  until: str | None = None, # last stage; default cfg.run.until, else all
                  **overrides, # settings changed on top of the profile (`bg_power_fine=0.5`)
@@ -450,7 +450,7 @@ def run_pipeline(cfg: RunConfig | str, # a RunConfig, or a profile name/path
     pipe.run(until=until)
     return pipe
 
-# %% ../nbs/13_pipeline.ipynb #89018b11
+# %% ../nbs/13_pipeline.ipynb #12873de4
 def stage_table(pipe) -> list[dict]:
     "One row per stage run: name, hash, reused, seconds, scalar metrics, and what the stage does."
     rows = []
