@@ -33,22 +33,22 @@ def _tree_state(*paths):
     return r.stdout, diff
 
 
+def _assert_leaves_unchanged(tool: str, folder: str):
+    before = _tree_state(folder)
+    r = _run(str(BIN / tool))
+    assert r.returncode == 0, r.stderr
+    after = _tree_state(folder)
+    assert before == after, f"{tool} changed {folder}/:\n{after[0]}\n{after[1][:3000]}"
+
+
 def test_export_in_step():
     "nbdev_export leaves fma_wsss/ as it is: the package was exported from the committed notebooks."
-    before = _tree_state("fma_wsss")
-    r = _run(str(BIN / "nbdev_export"))
-    assert r.returncode == 0, r.stderr
-    after = _tree_state("fma_wsss")
-    assert before == after, f"nbdev_export changed fma_wsss/:\n{after[0]}\n{after[1][:3000]}"
+    _assert_leaves_unchanged("nbdev_export", "fma_wsss")
 
 
 def test_notebooks_clean():
     "nbdev_clean leaves nbs/ as it is (no outputs, execution counts or stray metadata committed)."
-    before = _tree_state("nbs")
-    r = _run(str(BIN / "nbdev_clean"))
-    assert r.returncode == 0, r.stderr
-    after = _tree_state("nbs")
-    assert before == after, f"nbdev_clean changed nbs/:\n{after[0]}\n{after[1][:3000]}"
+    _assert_leaves_unchanged("nbdev_clean", "nbs")
 
 
 @pytest.mark.parametrize("nb", ALL_NBS, ids=lambda p: str(p.relative_to(ROOT / "nbs")))
