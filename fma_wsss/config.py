@@ -109,7 +109,7 @@ class MasksConfig:
     fma_changes: bool = True  # whole-mask boosts and the overlap filter (the paper's changes to SAM)
     superpixel_params: dict = field(default_factory=dict)  # keyword arguments of the superpixel method
 
-# %% ../nbs/12_config.ipynb #54632f4f
+# %% ../nbs/12_config.ipynb #576aa26a
 @dataclass
 class SeedsConfig:
     "The SAMS seed rule (METHOD 8)."
@@ -128,6 +128,7 @@ class SegmenterConfig:
     crop_size: int = 512  # training crop side
     batch_size: int = 4  # images per iteration
     val_interval: int = 0  # evaluate every N iterations during training (0: only at the end)
+    gpus: int = 1  # >1: distributed data parallel through torchrun, one process per GPU (mmseg launcher "pytorch")
 
 @dataclass
 class RunSettings:
