@@ -63,7 +63,7 @@ def mask_sums(values: np.ndarray, # (P,H,W) float
     if s == 0 or n == 0: return np.zeros((s, p)), np.zeros(s, np.int64)
     return _run_sums(np.asarray(values).reshape(p, n), *_runs(np.ascontiguousarray(masks, dtype=bool)), s)
 
-# %% ../nbs/10_seeding.ipynb #947952ce
+# %% ../nbs/10_seeding.ipynb #887eacc9
 def mask_class_scores(cam: np.ndarray, # (P,H,W) float CAMs (or scores) at the masks' size
                       masks: np.ndarray, # (S,H,W) bool
                      ) -> np.ndarray:
@@ -71,10 +71,11 @@ def mask_class_scores(cam: np.ndarray, # (P,H,W) float CAMs (or scores) at the m
     return _normalised_means(*mask_sums(np.maximum(np.asarray(cam, np.float32), 0), masks))
 
 def _normalised_means(sums: np.ndarray, area: np.ndarray) -> np.ndarray:
-    g = sums / np.maximum(area, 1)[:, None]  # an empty mask scores 0
-    if len(g) == 0: return g
-    lo, hi = g.min(0), g.max(0)
-    return (g - lo) / (hi - lo + BG_EPS)
+    g = sums / np.maximum(area, 1)[:, None]
+    filled = area > 0  # an empty mask has no mean: it scores 0 and takes no part in the min and max
+    if not filled.any(): return np.zeros_like(g)
+    lo, hi = g[filled].min(0), g[filled].max(0)
+    return np.where(filled[:, None], (g - lo) / (hi - lo + BG_EPS), 0.0)
 
 # %% ../nbs/10_seeding.ipynb #165fdb26
 def _paint(m: np.ndarray, # (S,N) bool, C-contiguous
@@ -124,7 +125,7 @@ def _seed_from_scores(g, masks, levels, classes, bg_power) -> np.ndarray:
     s, (h, w) = len(masks), masks.shape[1:]
     return _paint(np.ascontiguousarray(masks).reshape(s, h * w), order, values).reshape(h, w)
 
-# %% ../nbs/10_seeding.ipynb #4a9e80d5
+# %% ../nbs/10_seeding.ipynb #c51101a7
 def _seed_from_masks_loop(cam, masks, levels, classes, bg_power) -> np.ndarray:
     "Slow reference of `seed_from_masks`: loops over masks and classes."
     cam = np.maximum(np.asarray(cam, np.float64), 0); s, (h, w) = len(masks), masks.shape[1:]
@@ -133,7 +134,9 @@ def _seed_from_masks_loop(cam, masks, levels, classes, bg_power) -> np.ndarray:
     g = np.zeros((s, len(classes)))
     for i in range(s):
         for c in range(len(classes)): g[i, c] = cam[c][masks[i]].mean() if masks[i].any() else 0.0
-    for c in range(len(classes)): g[:, c] = (g[:, c] - g[:, c].min()) / (g[:, c].max() - g[:, c].min() + 1e-7)
+    full = masks.reshape(s, -1).any(1)
+    for c in range(len(classes)):
+        if full.any(): g[full, c] = (g[full, c] - g[full, c].min()) / (g[full, c].max() - g[full, c].min() + 1e-7)
     paints = []
     for i in range(s):
         scores = [(1 - max(g[i])) ** bg_power] + list(g[i])
