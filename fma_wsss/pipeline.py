@@ -161,7 +161,7 @@ def _full_dataset(pipe, split: str):
     else: root = Path(d.root).expanduser() if d.root else data_dir() / ("coco" if d.dataset == "coco" else "")
     return (data.coco_dataset if d.dataset in ("coco", "fake_coco") else data.voc_dataset)(root, split)
 
-# %% ../nbs/13_pipeline.ipynb #630dfe57
+# %% ../nbs/13_pipeline.ipynb #68041225
 def dataset(pipe, part: str = "train"): # "train", "val", "heldout" or "scored" (train minus held-out)
     "The configured dataset split for `part`, limited by `max_train`/`max_val` (built once per pipeline)."
     key = ("dataset", part)
@@ -175,6 +175,8 @@ def dataset(pipe, part: str = "train"): # "train", "val", "heldout" or "scored" 
         ds = _full_dataset(pipe, d.train_split)
         ds = ds.subset(ds.ids[: d.max_train], split=d.train_split) if d.max_train else ds
         if part in ("heldout", "scored"):
+            if not 0 <= d.heldout_fraction < 1:  # a negative share would still hold images out, 1 leaves none to score
+                raise ValueError(f"data.heldout_fraction must be in [0, 1), got {d.heldout_fraction}")
             ids = list(ds.ids); n = int(round(d.heldout_fraction * len(ids)))
             held = set(np.random.default_rng(pipe.cfg.run.seed).permutation(ids)[:n].tolist()) if n else set()
             ds = ds.subset([i for i in ids if (i in held) == (part == "heldout")], split=f"{ds.split}[{part}]")
@@ -187,7 +189,7 @@ def _data_key(pipe, part: str = "train") -> dict:
     ds = dataset(pipe, part)
     return {"name": ds.name, "split": ds.split, "root": str(ds.image_dir), "ids": settings_hash(list(ds.ids)), "n": len(ds)}
 
-# %% ../nbs/13_pipeline.ipynb #d9e95a73
+# %% ../nbs/13_pipeline.ipynb #bf8f3d50
 def _missing_weights(e: Exception) -> bool:
     "True for the errors that mean 'the checkpoint is not here' (and not a bug)."
     return type(e).__name__ in ("WeightsNotFoundError", "FileNotFoundError") or isinstance(e, FileNotFoundError)
@@ -238,7 +240,7 @@ def _clip_settings(pipe) -> dict:
     clip_model(pipe)
     return dict(pipe.resolved["clip"], seed=pipe.cfg.run.seed)
 
-# %% ../nbs/13_pipeline.ipynb #53417c6b
+# %% ../nbs/13_pipeline.ipynb #2f3bfc62
 _SAM_KEYS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "stability_score_thresh",
              "stability_score_offset", "box_nms_thresh", "crop_n_layers", "crop_nms_thresh", "crop_overlap_ratio",
              "crop_n_points_downscale_factor", "min_mask_region_area", "fma_changes")
@@ -279,7 +281,7 @@ def _masks(pipe, out: Path) -> dict:
     n = [len(store.load(i).masks) for i in ds.ids[:50]]
     return {"n_images": len(ds), "masks_per_image": float(np.mean(n)) if n else 0.0, "generator": gen.settings()}
 
-# %% ../nbs/13_pipeline.ipynb #c2025211
+# %% ../nbs/13_pipeline.ipynb #ce81d44e
 def _prompt_cfg(pipe, which: str):
     return getattr(pipe.cfg, f"prompts_{which}")
 
@@ -330,7 +332,7 @@ def _log_summary(log: Path) -> dict:
     if not rows: return {}
     return {"iterations": int(float(rows[-1]["iter"])) + 1, "loss_first": float(rows[0]["loss"]), "loss_last": float(rows[-1]["loss"])}
 
-# %% ../nbs/13_pipeline.ipynb #375155db
+# %% ../nbs/13_pipeline.ipynb #9c87f07c
 def prompt_checkpoint(pipe, which: str) -> Path:
     "The checkpoint of prompt set `which` that the CAMs use: `checkpoint` iteration if set, else the last."
     from fma_wsss.train import find_checkpoint
@@ -357,7 +359,7 @@ def _cams(which: str):
         return {"n_images": len(list(out.glob("*.npz")))}
     return fn
 
-# %% ../nbs/13_pipeline.ipynb #7f08249e
+# %% ../nbs/13_pipeline.ipynb #ce1c96a5
 def _jsonable_score(s: dict, prefix: str) -> dict:
     "A score dict (score_split's or evaluate_segmenter's) as JSON metrics `<prefix>_miou`, ... (NaN IoU -> None)."
     num = lambda v: None if v is None or not np.isfinite(v) else float(v)
@@ -408,7 +410,7 @@ def seed_dir(pipe, kind: str = "fine") -> Path:
     "Folder of the palette PNG seeds `<id>.png` of the coarse or fine seed stage."
     return pipe.path("seeds_coarse" if kind == "coarse" else "seeds_fine") / "seeds"
 
-# %% ../nbs/13_pipeline.ipynb #adaf16a1
+# %% ../nbs/13_pipeline.ipynb #61932559
 def _segmenter(pipe, out: Path) -> dict:
     from fma_wsss import segmenter as sg
     s, n_cls = pipe.cfg.segmenter, dataset(pipe, "train").vocab.num_classes
@@ -423,7 +425,7 @@ def _segmenter(pipe, out: Path) -> dict:
 def _segmenter_settings(pipe) -> dict:
     return {"segmenter": pipe.cfg.segmenter.__dict__, "val": _data_key(pipe, "val"), "seed": pipe.cfg.run.seed}
 
-# %% ../nbs/13_pipeline.ipynb #fcc241f6
+# %% ../nbs/13_pipeline.ipynb #93e91492
 STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("masks", (), lambda p: {"generator": mask_generator(p).settings(), "data": _data_key(p, "train")}, _masks,
           "class-agnostic masks per train image (SAM or superpixels), METHOD 8"),
@@ -436,7 +438,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("segmenter", ("seeds_fine",), _segmenter_settings, _segmenter, "stage-2 segmenter trained on the fine seeds, scored on val, METHOD 9"),
 ]}
 
-# %% ../nbs/13_pipeline.ipynb #d192a1c9
+# %% ../nbs/13_pipeline.ipynb #736c308b
 def run_pipeline(cfg: RunConfig | str, # a RunConfig, or a profile name/path
                  until: str | None = None, # last stage; default cfg.run.until, else all
                  **overrides, # settings changed on top of the profile (`bg_power_fine=0.5`)
@@ -450,7 +452,7 @@ def run_pipeline(cfg: RunConfig | str, # a RunConfig, or a profile name/path
     pipe.run(until=until)
     return pipe
 
-# %% ../nbs/13_pipeline.ipynb #12873de4
+# %% ../nbs/13_pipeline.ipynb #8b579a42
 def stage_table(pipe) -> list[dict]:
     "One row per stage run: name, hash, reused, seconds, scalar metrics, and what the stage does."
     rows = []
