@@ -187,7 +187,15 @@ def _split_error(split: str, split_dir: Path, layout: str) -> FileNotFoundError:
     return FileNotFoundError(f"no split file for split {split!r} in {split_dir} (split files found: "
                              f"{found or 'none'}); expected layout: {layout}")
 
-# %% ../nbs/01_data.ipynb #fca377d7
+# %% ../nbs/01_data.ipynb #a89ab4f8
+def _check_tags(tags: Sequence[int], vocab: Vocab, where: str) -> np.ndarray:
+    "Image-level labels as sorted unique int64 label values, refused unless all are in 1..C."
+    vals = np.unique(np.asarray(tags, np.int64).reshape(-1))
+    bad = vals[(vals < 1) | (vals >= vocab.num_classes)]
+    if bad.size: raise LabelError(f"{where}: image-level labels {bad.tolist()} are not foreground label values "
+                                  f"1..{vocab.num_classes - 1} of vocabulary {vocab.name!r}")
+    return vals
+
 class SegDataset:
     "Images, optional label maps and image-level labels of one split, addressed by id or position."
     def __init__(self, name: str, # e.g. "voc"
@@ -200,7 +208,7 @@ class SegDataset:
                  image_ext: str = ".jpg", label_ext: str = ".png"):
         self.name, self.split, self.vocab, self.ids = name, split, vocab, list(ids)
         self.image_dir, self.label_dirs = Path(image_dir), tuple(Path(p) for p in label_dirs)
-        self.tags = {k: np.asarray(v, np.int64) for k, v in (tags or {}).items()}
+        self.tags = {k: _check_tags(v, vocab, f"{name}/{split}, id {k!r}") for k, v in (tags or {}).items()}
         self.image_ext, self.label_ext = image_ext, label_ext
         self._pos = {k: i for i, k in enumerate(self.ids)}
         if len(self._pos) != len(self.ids): raise DataError(f"{name}/{split}: duplicate image ids")
