@@ -187,7 +187,7 @@ def _split_error(split: str, split_dir: Path, layout: str) -> FileNotFoundError:
     return FileNotFoundError(f"no split file for split {split!r} in {split_dir} (split files found: "
                              f"{found or 'none'}); expected layout: {layout}")
 
-# %% ../nbs/01_data.ipynb #a89ab4f8
+# %% ../nbs/01_data.ipynb #1d348c8e
 def _check_tags(tags: Sequence[int], vocab: Vocab, where: str) -> np.ndarray:
     "Image-level labels as sorted unique int64 label values, refused unless all are in 1..C."
     vals = np.unique(np.asarray(tags, np.int64).reshape(-1))
@@ -245,6 +245,8 @@ class SegDataset:
         if not self.has_labels:
             raise LabelError(f"{self.name}/{self.split} has no labels (no label maps, no image-level labels)")
         lab = self.read_label(id)
+        if lab is None and id not in self.tags:
+            raise LabelError(f"id {id!r} of {self.name}/{self.split} has neither a label map nor image-level labels (tags)")
         self._labels_cache[id] = out = classes_in_label(lab, self.vocab.num_classes) if lab is not None else self.tags[id]
         return out.copy()
 
