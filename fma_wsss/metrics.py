@@ -18,7 +18,7 @@ from .data import IGNORE_INDEX, SegDataset, read_label
 # %% auto #0
 __all__ = ['confusion_matrix', 'per_class_iou', 'mean_iou', 'pixel_accuracy', 'precision_recall', 'score_split']
 
-# %% ../nbs/03_metrics.ipynb #5c595140
+# %% ../nbs/03_metrics.ipynb #74866862
 def _as_numpy(x) -> np.ndarray:
     if hasattr(x, "detach"): x = x.detach().cpu().numpy()  # torch tensor
     x = np.asarray(x)
@@ -43,7 +43,8 @@ def confusion_matrix(pred, # (...) integer predicted labels 0..K-1 (numpy array 
     if pred.size and (pred.min() < 0 or pred.max() >= k):
         raise ValueError(f"prediction has values {np.unique(pred[(pred < 0) | (pred >= k)]).tolist()} outside "
                          f"0..{k - 1} at scored pixels")
-    idx = gt.astype(np.int32 if k * k < 2**31 else np.int64) * k + pred  # int32 is faster to bincount
+    dt = np.int32 if k * k < 2**31 else np.int64  # int32 is faster to bincount
+    idx = gt.astype(dt) * k + pred.astype(dt)  # both cast: uint64 + int32 would promote to float64
     return np.bincount(idx, minlength=k * k).reshape(k, k).astype(np.int64)
 
 # %% ../nbs/03_metrics.ipynb #0a30e9de
