@@ -359,7 +359,7 @@ def _cams(which: str):
         return {"n_images": len(list(out.glob("*.npz")))}
     return fn
 
-# %% ../nbs/13_pipeline.ipynb #ce1c96a5
+# %% ../nbs/13_pipeline.ipynb #975dfc01
 def _jsonable_score(s: dict, prefix: str) -> dict:
     "A score dict (score_split's or evaluate_segmenter's) as JSON metrics `<prefix>_miou`, ... (NaN IoU -> None)."
     num = lambda v: None if v is None or not np.isfinite(v) else float(v)
@@ -378,13 +378,16 @@ def _choose_bg_power(pipe, cams: str, grid: list[float], out: Path) -> tuple[flo
     from fma_wsss.metrics import score_split
     held = dataset(pipe, "heldout")
     if not len(held): raise ValueError("seeds.bg_power_coarse_grid needs data.heldout_fraction > 0 (no held-out images)")
+    n_gt = sum(held.label_path(i) is not None for i in held.ids)  # images with only image labels score NaN
+    if not n_gt: raise ValueError(f"none of the {len(held)} held-out images has a ground-truth label map: bg_power cannot "
+                                  f"be chosen on them; raise data.heldout_fraction or change run.seed")
     scores = {}
     for p in grid:
         d = _make_seeds(pipe, cams, held, p, out / "heldout" / f"p{p:g}")
         scores[p] = float(score_split(d, held, progress=False)["miou"])
     best = max(scores, key=scores.get)
     return best, {"bg_power_heldout_miou": {f"{k:g}": v for k, v in scores.items()}, "bg_power_chosen": best,
-                  "bg_power_chosen_on": f"held-out subset of {len(held)} train images (not scored below)"}
+                  "bg_power_chosen_on": f"held-out subset of {len(held)} train images ({n_gt} with ground truth; not scored below)"}
 
 def _seeds(kind: str):
     cams, prefix = ("cams_cls", "coarse_seed") if kind == "coarse" else ("cams_seg", "seed")
