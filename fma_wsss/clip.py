@@ -203,7 +203,7 @@ def _check_supported(model: nn.Module):
     if not (v.transformer.batch_first and model.transformer.batch_first):
         raise ValueError("FrozenClip expects open_clip's batch-first transformers")
 
-# %% ../nbs/04_clip.ipynb #8424dd5f
+# %% ../nbs/04_clip.ipynb #b1164d53
 class FrozenClip(nn.Module):
     "OpenAI-style CLIP from open_clip with every weight frozen and the module always in eval mode."
     def __init__(self, model: nn.Module, # an open_clip `CLIP` with a plain ViT image tower
@@ -261,5 +261,9 @@ class FrozenClip(nn.Module):
     def encode_texts(self, texts: str | list[str]) -> torch.Tensor:  # (K,D) features of plain texts
         tok = self.tokenize(texts)
         return self.encode_text(self.token_embedding(tok), tok.argmax(-1))
-    def logits(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:  # (B,D),(K,D) -> (B,K)
-        return self.model.logit_scale.exp() * F.normalize(image_emb, dim=-1) @ F.normalize(text_emb, dim=-1).T
+    def logits(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:  # (B,D),(K,D) -> (B,K), >= fp32
+        # fp32 even under autocast: bf16 would round 100*cosine to steps of 0.125-0.5, a sizeable part of the class gaps
+        dt = torch.promote_types(torch.promote_types(image_emb.dtype, text_emb.dtype), torch.float32)
+        with torch.autocast(image_emb.device.type, enabled=False):
+            scale = self.model.logit_scale.exp().to(dt)
+            return scale * F.normalize(image_emb.to(dt), dim=-1) @ F.normalize(text_emb.to(dt), dim=-1).T
