@@ -179,7 +179,7 @@ def _type_name(tp) -> str:
 
 class _Bad(Exception): pass
 
-# %% ../nbs/12_config.ipynb #7e52857c
+# %% ../nbs/12_config.ipynb #f697e9a2
 def _coerce(value, tp):
     "`value` checked against annotation `tp` (converted where lossless); raises `_Bad` otherwise."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -208,6 +208,9 @@ def _coerce(value, tp):
         raise _Bad()
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool): return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string: METHOD's own spelling of lr
+            try: return float(value)
+            except ValueError: raise _Bad()
         raise _Bad()
     if tp is str:
         if isinstance(value, str): return value
