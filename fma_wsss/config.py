@@ -298,7 +298,7 @@ def _profile_path(name: str) -> Path:
     raise ConfigError(f"unknown profile {name!r}: the profiles are {list_profiles()}"
                       + (f" (did you mean {close[0]!r}?)" if close else "") + ", or give a path to a .yaml file")
 
-# %% ../nbs/12_config.ipynb #2fcc3de4
+# %% ../nbs/12_config.ipynb #52374029
 def _flatten(d: dict, source: str) -> dict:
     "{section: {field: v}} -> {section.field: v}; a non-mapping section is an error."
     out = {}
@@ -315,6 +315,9 @@ def _read_profile(name: str, seen: tuple = ()) -> tuple[dict, str]:
     except yaml.YAMLError as e: raise ConfigError(f"profile {path} is not valid YAML: {e}") from None
     if not isinstance(raw, dict): raise ConfigError(f"profile {path} must be a mapping of sections")
     base = raw.pop("extends", None)
+    if isinstance(base, str) and Path(base).suffix in (".yaml", ".yml") and not Path(base).is_absolute() \
+            and (path.parent / base).is_file():
+        base = str(path.parent / base)  # a file beside the one that extends it, wherever the run starts from
     if base in seen + (name,): raise ConfigError(f"profile {path}: `extends` loops back to {base!r}")
     flat = _read_profile(base, seen + (name,))[0] if base else {}
     flat.update(_flatten(raw, str(path)))
