@@ -9,6 +9,7 @@ methods so that load from other processes hits both alike. Writes benchmarks/res
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_cam.py [--repeats 3]
 """
 import argparse
+import os
 import json
 import platform
 import statistics
@@ -78,7 +79,7 @@ def main():
         diff = (grad_cam(clip, f, text, 20, classes) - ref).abs().max().item()
         xr = x.clone().requires_grad_(True); fr = clip.encode_image(xr, with_attn=True)
         diff_full = (grad_cam_full_backward(clip, fr, text, 20, classes, xr) - ref).abs().max().item()
-    res = dict(machine="2-core CPU dev machine (shared with other jobs)", cpu=platform.processor() or platform.machine(),
+    res = dict(machine=f"2-core CPU dev machine (1-min load average {os.getloadavg()[0]:.1f} when done)", cpu=platform.processor() or platform.machine(),
                torch=torch.__version__, threads=torch.get_num_threads(), model="ViT-B-16 random weights, fp32",
                input=list(x.shape), n_classes=len(classes), n_prompts=int(text.shape[0]), repeats=args.repeats,
                per_image_s=dict(batched=b_tot, loop=l_tot), gradcam_part_s=dict(batched=b_bwd, loop=l_bwd),

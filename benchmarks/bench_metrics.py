@@ -74,7 +74,7 @@ def main(n: int = 1464, repeats: int = 3, seed: int = 0) -> dict:
            "target_seconds": TARGET_S, "meets_target": best < TARGET_S, "miou_of_synthetic_predictions": res["miou"]}
     res_dir = ROOT / "benchmarks" / "results"; res_dir.mkdir(parents=True, exist_ok=True)
     (res_dir / "metrics.json").write_text(json.dumps(out, indent=1) + "\n")
-    lines = [f"# metrics benchmark\n", f"Machine: 2-core CPU dev machine (os.cpu_count() = {os.cpu_count()}, shared with other jobs), "
+    lines = [f"# metrics benchmark\n", f"Machine: 2-core CPU dev machine (os.cpu_count() = {os.cpu_count()}, 1-min load average {os.getloadavg()[0]:.1f} when done), "
              f"Python {platform.python_version()}.\n", f"Measured: {out['what']}; files written beforehand (not timed, "
              f"{write_s:.1f} s); {repeats} repeats each.\n", "| setting | seconds (each repeat) | best |", "|---|---|---|"]
     lines += [f"| {k} | {', '.join(f'{t:.2f}' for t in v)} | {min(v):.2f} |" for k, v in runs.items()]

@@ -55,7 +55,7 @@ def main():
     out = ROOT / "benchmarks" / "results"; out.mkdir(parents=True, exist_ok=True)
     (out / f"pipeline_{a.profile}.json").write_text(json.dumps(res, indent=2) + "\n")
     lines = [f"# Pipeline, profile `{a.profile}`", "",
-             f"Machine: 2-core CPU dev machine (shared with other jobs while measured; {platform.platform()}).", "",
+             f"Machine: 2-core CPU dev machine (1-min load average {os.getloadavg()[0]:.1f} when done; {platform.platform()}).", "",
              f"- from an empty cache: **{cold / 60:.1f} min** (target {TARGET_S.get(a.profile, 0) / 60:.0f} min)",
              f"- again with every stage cached: {warm:.1f} s",
              f"- `fma-wsss run {a.profile}` (notebook, figures, HTML) from an empty cache: **{cli / 60:.1f} min**", f"- models used: {m['resolved']}"

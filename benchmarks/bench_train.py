@@ -11,6 +11,7 @@ training adds on top of the loaded model (no tracemalloc, which does not see tor
 On CUDA: `torch.cuda.max_memory_allocated`. Writes benchmarks/results/train.{json,md}.
 """
 import argparse
+import os
 import json
 import platform
 import resource
@@ -103,7 +104,7 @@ def main():
         loss = "contrastive" if r["task"] == "cls" else "CAM activation (2nd-order Grad-CAM)"
         lines.append(f"| {r['task']} | {loss} | {', '.join(f'{s:.2f}' for s in r['seconds'])} | {r['peak_mem_mib']:.0f} |")
     lines += ["", f"Memory: {res[0]['memory_method']}.",
-              "Times come from a machine shared with other jobs (2 CPU cores): expect tens of percent of variation."]
+              f"1-min load average {os.getloadavg()[0]:.1f} when done (2 CPU cores); expect tens of percent of variation between runs."]
     (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
