@@ -189,7 +189,7 @@ def _data_key(pipe, part: str = "train") -> dict:
     ds = dataset(pipe, part)
     return {"name": ds.name, "split": ds.split, "root": str(ds.image_dir), "ids": settings_hash(list(ds.ids)), "n": len(ds)}
 
-# %% ../nbs/13_pipeline.ipynb #bf8f3d50
+# %% ../nbs/13_pipeline.ipynb #8626bcc5
 def _missing_weights(e: Exception) -> bool:
     "True for the errors that mean 'the checkpoint is not here' (and not a bug)."
     return type(e).__name__ in ("WeightsNotFoundError", "FileNotFoundError") or isinstance(e, FileNotFoundError)
@@ -223,7 +223,7 @@ def _weight_file(registry_name: str) -> str:
     except Exception: return "random"  # not resolvable: the model was built untrained
 
 def weights_used(pipe) -> dict:
-    "{model: checkpoint path or 'random'} of the models this pipeline built (for provenance)."
+    "{model: checkpoint path or 'random'} of the models this pipeline built, stage 2's backbone included (for provenance)."
     out = {}
     if "clip" in pipe.resolved:
         from fma_wsss.clip import CLIP_ARCHS
@@ -234,6 +234,12 @@ def weights_used(pipe) -> dict:
         from fma_wsss.weights import SAM_WEIGHTS
         arch, w = pipe.resolved["sam"]["arch"], pipe.resolved["sam"]["weights"]
         out["sam"] = "random" if w == "random" else _weight_file(SAM_WEIGHTS[arch]) if w == "default" else w
+    if "segmenter" in pipe.results:  # stage 2 ran (or was reused): its backbone's ImageNet checkpoint
+        from fma_wsss.segmenter import ARCHS
+        from fma_wsss.weights import WEIGHTS
+        s = pipe.cfg.segmenter
+        name = ARCHS[s.model].weights if s.backbone_weights == "default" else s.backbone_weights
+        out["segmenter_backbone"] = "random" if name in (None, "random") else _weight_file(name) if name in WEIGHTS else name
     return out
 
 def _clip_settings(pipe) -> dict:
