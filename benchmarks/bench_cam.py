@@ -8,13 +8,13 @@ methods so that load from other processes hits both alike. Writes benchmarks/res
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_cam.py [--repeats 3]
 """
+
 import argparse
-import os
 import json
+import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -58,7 +58,8 @@ def main():
     args = ap.parse_args()
     torch.manual_seed(0)
     clip = FrozenClip.build("ViT-B-16", "random")
-    with torch.no_grad(): text = classification_prompts(clip, VOC_VOCAB, seed=0)()
+    with torch.no_grad():
+        text = classification_prompts(clip, VOC_VOCAB, seed=0)()
     image = np.random.default_rng(0).integers(0, 256, (375, 500, 3), dtype=np.uint8)
     x = clip.preprocess(image)
     classes = torch.tensor([4, 11, 14])  # bottle, dog, person (0-based)
@@ -69,40 +70,59 @@ def main():
         for name, fn in methods:
             total, back, cam = one_image(clip, x, text, classes, fn)
             times[name].append((total, back))
-    b_tot = statistics.median(t for t, _ in times["batched"]); l_tot = statistics.median(t for t, _ in times["loop"])
-    b_bwd = statistics.median(b for _, b in times["batched"]); l_bwd = statistics.median(b for _, b in times["loop"])
+    b_tot = statistics.median(t for t, _ in times["batched"])
+    l_tot = statistics.median(t for t, _ in times["loop"])
+    b_bwd = statistics.median(b for _, b in times["batched"])
+    l_bwd = statistics.median(b for _, b in times["loop"])
     r_tot = statistics.median(t for t, _ in times["full_backward_loop"])
     r_bwd = statistics.median(b for _, b in times["full_backward_loop"])
     with torch.enable_grad():
         f = clip.encode_image(x, with_attn=True)
         ref = grad_cam_loop(clip, f, text, 20, classes)  # retains the graph; grad_cam then frees it
         diff = (grad_cam(clip, f, text, 20, classes) - ref).abs().max().item()
-        xr = x.clone().requires_grad_(True); fr = clip.encode_image(xr, with_attn=True)
+        xr = x.clone().requires_grad_(True)
+        fr = clip.encode_image(xr, with_attn=True)
         diff_full = (grad_cam_full_backward(clip, fr, text, 20, classes, xr) - ref).abs().max().item()
-    res = dict(machine=f"2-core CPU dev machine (1-min load average {os.getloadavg()[0]:.1f} when done)", cpu=platform.processor() or platform.machine(),
-               torch=torch.__version__, threads=torch.get_num_threads(), model="ViT-B-16 random weights, fp32",
-               input=list(x.shape), n_classes=len(classes), n_prompts=int(text.shape[0]), repeats=args.repeats,
-               per_image_s=dict(batched=b_tot, loop=l_tot), gradcam_part_s=dict(batched=b_bwd, loop=l_bwd),
-               full_backward_per_image_s=r_tot, full_backward_gradcam_part_s=r_bwd,
-               speedup_per_image=l_tot / b_tot, speedup_gradcam_part=l_bwd / b_bwd,
-               speedup_vs_full_backward_per_image=r_tot / b_tot, speedup_vs_full_backward_gradcam_part=r_bwd / b_bwd,
-               max_abs_diff_batched_vs_loop=diff, max_abs_diff_full_backward_vs_loop=diff_full, raw=times)
+    res = dict(
+        machine=f"2-core CPU dev machine (1-min load average {os.getloadavg()[0]:.1f} when done)",
+        cpu=platform.processor() or platform.machine(),
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        model="ViT-B-16 random weights, fp32",
+        input=list(x.shape),
+        n_classes=len(classes),
+        n_prompts=int(text.shape[0]),
+        repeats=args.repeats,
+        per_image_s=dict(batched=b_tot, loop=l_tot),
+        gradcam_part_s=dict(batched=b_bwd, loop=l_bwd),
+        full_backward_per_image_s=r_tot,
+        full_backward_gradcam_part_s=r_bwd,
+        speedup_per_image=l_tot / b_tot,
+        speedup_gradcam_part=l_bwd / b_bwd,
+        speedup_vs_full_backward_per_image=r_tot / b_tot,
+        speedup_vs_full_backward_gradcam_part=r_bwd / b_bwd,
+        max_abs_diff_batched_vs_loop=diff,
+        max_abs_diff_full_backward_vs_loop=diff_full,
+        raw=times,
+    )
     out = project_root() / "benchmarks/results"
     atomic_write_bytes(out / "cam.json", json.dumps(res, indent=2).encode())
-    md = (f"# Grad-CAM: batched vs one class at a time\n\n"
-          f"Machine: {res['machine']}, torch {res['torch']}, {res['threads']} threads. {res['model']}, "
-          f"input {tuple(res['input'])}, {res['n_classes']} present classes, {res['n_prompts']} prompts; "
-          f"median of {args.repeats} alternating repeats.\n\n"
-          f"| | batched (`grad_cam`) | per class, last block only (`grad_cam_loop`) | per class, whole network (released code) | last-block loop / batched | whole-network loop / batched |\n|---|---|---|---|---|---|\n"
-          f"| per-image CAM (forward with attention + Grad-CAM) | {b_tot:.2f} s | {l_tot:.2f} s | {r_tot:.2f} s | {l_tot / b_tot:.2f}x | {r_tot / b_tot:.2f}x |\n"
-          f"| Grad-CAM part (scores + backward + maps) | {b_bwd:.2f} s | {l_bwd:.2f} s | {r_bwd:.2f} s | {l_bwd / b_bwd:.2f}x | {r_bwd / b_bwd:.2f}x |\n\n"
-          f"Max |batched - last-block loop| = {diff:.2e}; max |whole-network loop - last-block loop| = {diff_full:.2e}. "
-          f"All three share one image forward (12 blocks, 768 patches). The released code back-propagates each "
-          f"class through the whole network; `grad_cam` stops at the last block's ln_1 activation and does all "
-          f"classes in one batched backward (`is_grads_batched`). On this CPU the FLOPs of the batched backward "
-          f"equal those of the last-block loop, and torch's legacy vmap falls back to per-sample loops for "
-          f"layer-norm and softmax backward, so the two are close (a ratio below 1 means the loop was faster); "
-          f"the speed-up over the released way comes from stopping at the last block. GPU: not measured.\n")
+    md = (
+        f"# Grad-CAM: batched vs one class at a time\n\n"
+        f"Machine: {res['machine']}, torch {res['torch']}, {res['threads']} threads. {res['model']}, "
+        f"input {tuple(res['input'])}, {res['n_classes']} present classes, {res['n_prompts']} prompts; "
+        f"median of {args.repeats} alternating repeats.\n\n"
+        f"| | batched (`grad_cam`) | per class, last block only (`grad_cam_loop`) | per class, whole network (released code) | last-block loop / batched | whole-network loop / batched |\n|---|---|---|---|---|---|\n"
+        f"| per-image CAM (forward with attention + Grad-CAM) | {b_tot:.2f} s | {l_tot:.2f} s | {r_tot:.2f} s | {l_tot / b_tot:.2f}x | {r_tot / b_tot:.2f}x |\n"
+        f"| Grad-CAM part (scores + backward + maps) | {b_bwd:.2f} s | {l_bwd:.2f} s | {r_bwd:.2f} s | {l_bwd / b_bwd:.2f}x | {r_bwd / b_bwd:.2f}x |\n\n"
+        f"Max |batched - last-block loop| = {diff:.2e}; max |whole-network loop - last-block loop| = {diff_full:.2e}. "
+        f"All three share one image forward (12 blocks, 768 patches). The released code back-propagates each "
+        f"class through the whole network; `grad_cam` stops at the last block's ln_1 activation and does all "
+        f"classes in one batched backward (`is_grads_batched`). On this CPU the FLOPs of the batched backward "
+        f"equal those of the last-block loop, and torch's legacy vmap falls back to per-sample loops for "
+        f"layer-norm and softmax backward, so the two are close (a ratio below 1 means the loop was faster); "
+        f"the speed-up over the released way comes from stopping at the last block. GPU: not measured.\n"
+    )
     atomic_write_bytes(out / "cam.md", md.encode())
     print(md)
 

@@ -8,6 +8,7 @@ folder, then times `score_split` end to end: reading both PNGs per image, checki
 accumulating one 21x21 confusion matrix. Writing the files is not timed. Target: under 10 s on the
 2-core CPU dev machine. Results: benchmarks/results/metrics.json and metrics.md.
 """
+
 import argparse
 import json
 import os
@@ -32,26 +33,35 @@ def _label_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     gt, pred = np.zeros((H, W), np.uint8), np.zeros((H, W), np.uint8)
     yy, xx = np.mgrid[:H, :W]
     for c in rng.choice(np.arange(1, 21), rng.integers(1, 4), replace=False):
-        cy, cx, ry, rx = rng.integers(60, H - 60), rng.integers(60, W - 60), rng.integers(30, 120), rng.integers(30, 160)
+        cy, cx, ry, rx = (
+            rng.integers(60, H - 60),
+            rng.integers(60, W - 60),
+            rng.integers(30, 120),
+            rng.integers(30, 160),
+        )
         m = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
         band = (((yy - cy) / (ry + 3)) ** 2 + ((xx - cx) / (rx + 3)) ** 2 <= 1) & ~m
-        gt[band] = 255; gt[m] = c
+        gt[band] = 255
+        gt[m] = c
         dy, dx = rng.integers(-15, 16, 2)
         pred[np.roll(m, (dy, dx), (0, 1))] = c
-    pred[rng.integers(0, H - 40):, :][:40, rng.integers(0, W - 40):][:, :40] = rng.integers(1, 21)
+    pred[rng.integers(0, H - 40) :, :][:40, rng.integers(0, W - 40) :][:, :40] = rng.integers(1, 21)
     return gt, pred
 
 
 def main(n: int = 1464, repeats: int = 3, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory() as d:
-        d = Path(d); ids = [f"img_{i:05d}" for i in range(n)]
+        d = Path(d)
+        ids = [f"img_{i:05d}" for i in range(n)]
         t0 = time.perf_counter()
         pairs = []
         for id in ids:
             gt, pred = _label_pair(rng)
-            write_label(d / "gt" / f"{id}.png", gt); write_label(d / "pred" / f"{id}.png", pred)
-            if len(pairs) < 50: pairs.append((gt, pred))
+            write_label(d / "gt" / f"{id}.png", gt)
+            write_label(d / "pred" / f"{id}.png", pred)
+            if len(pairs) < 50:
+                pairs.append((gt, pred))
         write_s = time.perf_counter() - t0
         ds = SegDataset("bench", "val", VOC_VOCAB, ids, d / "gt", [d / "gt"], image_ext=".png")
         runs = {}
@@ -64,28 +74,49 @@ def main(n: int = 1464, repeats: int = 3, seed: int = 0) -> dict:
             runs["1 thread" if workers == 1 else f"default ({min(4, os.cpu_count() or 1)} threads)"] = times
         t0 = time.perf_counter()
         for _ in range(n // len(pairs)):
-            for gt, pred in pairs: confusion_matrix(pred, gt, 21)
+            for gt, pred in pairs:
+                confusion_matrix(pred, gt, 21)
         cm_only = (time.perf_counter() - t0) / (n // len(pairs) * len(pairs)) * n
     best = min(min(t) for t in runs.values())
-    out = {"what": f"score_split over {n} label maps of {W}x{H} (read GT + prediction PNGs, check, accumulate 21x21 cm)",
-           "machine": "2-core CPU dev machine", "cpu_count": os.cpu_count(), "python": platform.python_version(),
-           "n_images": n, "repeats": repeats, "seconds": runs, "best_seconds": best,
-           "confusion_matrix_only_seconds": cm_only, "write_files_seconds": write_s,
-           "target_seconds": TARGET_S, "meets_target": best < TARGET_S, "miou_of_synthetic_predictions": res["miou"]}
-    res_dir = ROOT / "benchmarks" / "results"; res_dir.mkdir(parents=True, exist_ok=True)
+    out = {
+        "what": f"score_split over {n} label maps of {W}x{H} (read GT + prediction PNGs, check, accumulate 21x21 cm)",
+        "machine": "2-core CPU dev machine",
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "n_images": n,
+        "repeats": repeats,
+        "seconds": runs,
+        "best_seconds": best,
+        "confusion_matrix_only_seconds": cm_only,
+        "write_files_seconds": write_s,
+        "target_seconds": TARGET_S,
+        "meets_target": best < TARGET_S,
+        "miou_of_synthetic_predictions": res["miou"],
+    }
+    res_dir = ROOT / "benchmarks" / "results"
+    res_dir.mkdir(parents=True, exist_ok=True)
     (res_dir / "metrics.json").write_text(json.dumps(out, indent=1) + "\n")
-    lines = [f"# metrics benchmark\n", f"Machine: 2-core CPU dev machine (os.cpu_count() = {os.cpu_count()}, 1-min load average {os.getloadavg()[0]:.1f} when done), "
-             f"Python {platform.python_version()}.\n", f"Measured: {out['what']}; files written beforehand (not timed, "
-             f"{write_s:.1f} s); {repeats} repeats each.\n", "| setting | seconds (each repeat) | best |", "|---|---|---|"]
+    lines = [
+        "# metrics benchmark\n",
+        f"Machine: 2-core CPU dev machine (os.cpu_count() = {os.cpu_count()}, 1-min load average {os.getloadavg()[0]:.1f} when done), "
+        f"Python {platform.python_version()}.\n",
+        f"Measured: {out['what']}; files written beforehand (not timed, {write_s:.1f} s); {repeats} repeats each.\n",
+        "| setting | seconds (each repeat) | best |",
+        "|---|---|---|",
+    ]
     lines += [f"| {k} | {', '.join(f'{t:.2f}' for t in v)} | {min(v):.2f} |" for k, v in runs.items()]
-    lines += ["", f"Confusion matrices alone (arrays in memory, no PNG decoding): {cm_only:.2f} s for {n} images.",
-              f"Target < {TARGET_S:.0f} s: {'met' if best < TARGET_S else 'MISSED'} (best {best:.2f} s)."]
+    lines += [
+        "",
+        f"Confusion matrices alone (arrays in memory, no PNG decoding): {cm_only:.2f} s for {n} images.",
+        f"Target < {TARGET_S:.0f} s: {'met' if best < TARGET_S else 'MISSED'} (best {best:.2f} s).",
+    ]
     (res_dir / "metrics.md").write_text("\n".join(lines) + "\n")
     return out
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=1464); ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--n", type=int, default=1464)
+    ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     print(json.dumps(main(a.n, a.repeats), indent=1))

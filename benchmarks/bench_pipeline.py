@@ -10,6 +10,7 @@ machine (the brief's target). Without cached weights the demo uses an untrained 
 superpixel masks (its numbers are meaningless; only the time matters here).
 Results: benchmarks/results/pipeline_<profile>.json and pipeline_<profile>.md.
 """
+
 import argparse
 import json
 import os
@@ -36,8 +37,14 @@ def main():
     a = ap.parse_args()
     cfg = load_config(a.profile, dict(a.param))
     with tempfile.TemporaryDirectory() as cache:
-        t0 = time.perf_counter(); pipe = Pipeline(cfg, cache=cache); pipe.run(); cold = time.perf_counter() - t0
-        t0 = time.perf_counter(); again = Pipeline(cfg, cache=cache); again.run(); warm = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pipe = Pipeline(cfg, cache=cache)
+        pipe.run()
+        cold = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        again = Pipeline(cfg, cache=cache)
+        again.run()
+        warm = time.perf_counter() - t0
         assert all(r.reused for r in again.results.values())
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [str(Path(sys.executable).parent / "fma-wsss"), "run", a.profile, "--out", f"{tmp}/run", "--no-progress"]
@@ -46,20 +53,38 @@ def main():
         subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "FMA_WSSS_CACHE": f"{tmp}/cache"})
         cli = time.perf_counter() - t0
     m = pipe.metrics()
-    res = {"profile": a.profile, "overrides": dict(a.param), "machine": "2-core CPU dev machine (shared)",
-           "platform": platform.platform(), "cpus": os.cpu_count(), "seconds_total_cold": round(cold, 1),
-           "seconds_total_cached": round(warm, 1),
-           "seconds_cli_run": round(cli, 1), "target_seconds": TARGET_S.get(a.profile),
-           "stages": {k: v["seconds"] for k, v in m["stages"].items()}, "resolved": m["resolved"],
-           "seed_miou": m.get("seed_miou"), "final_miou": m.get("final_miou"), "meaningless": m["meaningless"]}
-    out = ROOT / "benchmarks" / "results"; out.mkdir(parents=True, exist_ok=True)
+    res = {
+        "profile": a.profile,
+        "overrides": dict(a.param),
+        "machine": "2-core CPU dev machine (shared)",
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "seconds_total_cold": round(cold, 1),
+        "seconds_total_cached": round(warm, 1),
+        "seconds_cli_run": round(cli, 1),
+        "target_seconds": TARGET_S.get(a.profile),
+        "stages": {k: v["seconds"] for k, v in m["stages"].items()},
+        "resolved": m["resolved"],
+        "seed_miou": m.get("seed_miou"),
+        "final_miou": m.get("final_miou"),
+        "meaningless": m["meaningless"],
+    }
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
     (out / f"pipeline_{a.profile}.json").write_text(json.dumps(res, indent=2) + "\n")
-    lines = [f"# Pipeline, profile `{a.profile}`", "",
-             f"Machine: 2-core CPU dev machine (1-min load average {os.getloadavg()[0]:.1f} when done; {platform.platform()}).", "",
-             f"- from an empty cache: **{cold / 60:.1f} min** (target {TARGET_S.get(a.profile, 0) / 60:.0f} min)",
-             f"- again with every stage cached: {warm:.1f} s",
-             f"- `fma-wsss run {a.profile}` (notebook, figures, HTML) from an empty cache: **{cli / 60:.1f} min**", f"- models used: {m['resolved']}"
-             + (" (untrained: numbers meaningless)" if m["meaningless"] else ""), "", "| stage | seconds |", "|---|---|"]
+    lines = [
+        f"# Pipeline, profile `{a.profile}`",
+        "",
+        f"Machine: 2-core CPU dev machine (1-min load average {os.getloadavg()[0]:.1f} when done; {platform.platform()}).",
+        "",
+        f"- from an empty cache: **{cold / 60:.1f} min** (target {TARGET_S.get(a.profile, 0) / 60:.0f} min)",
+        f"- again with every stage cached: {warm:.1f} s",
+        f"- `fma-wsss run {a.profile}` (notebook, figures, HTML) from an empty cache: **{cli / 60:.1f} min**",
+        f"- models used: {m['resolved']}" + (" (untrained: numbers meaningless)" if m["meaningless"] else ""),
+        "",
+        "| stage | seconds |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {v:.1f} |" for k, v in res["stages"].items()]
     (out / f"pipeline_{a.profile}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

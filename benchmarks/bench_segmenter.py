@@ -8,6 +8,7 @@ synthetic batch of random images and label maps of the crop size, so data loadin
 Peak memory: CPU = the process's peak resident set (ru_maxrss, includes Python and libraries);
 GPU = torch.cuda.max_memory_allocated. Writes benchmarks/results/segmenter{,_gpu}.{json,md}.
 """
+
 import argparse
 import json
 import os
@@ -27,6 +28,7 @@ OUT = Path(__file__).resolve().parent / "results"
 def _batch(n: int, crop: tuple[int, int], num_classes: int, device: torch.device, gen: torch.Generator):
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
+
     h, w = crop
     inputs, samples = [], []
     for _ in range(n):
@@ -42,10 +44,17 @@ def bench(model: str, batch: int, crop: int, iters: int, warmup: int, device: to
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
+
     require_modules(model)
     init_default_scope("mmseg")
-    cfg = SegmenterConfig(model=model, crop_size=crop, batch_size=batch, iterations=1000, backbone_weights="random",
-                          amp=device.type == "cuda")
+    cfg = SegmenterConfig(
+        model=model,
+        crop_size=crop,
+        batch_size=batch,
+        iterations=1000,
+        backbone_weights="random",
+        amp=device.type == "cuda",
+    )
     sec = model_sections(cfg)
     net = MODELS.build(sec["model"]).to(device).train()
     net.init_weights()
@@ -64,13 +73,24 @@ def bench(model: str, batch: int, crop: int, iters: int, warmup: int, device: to
             torch.cuda.synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - t0)
-    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return dict(model=model, batch=batch, crop=[crop, crop], iters_timed=iters, warmup=warmup,
-                sec_per_iter_median=statistics.median(times), sec_per_iter_all=times,
-                peak_memory_bytes=int(peak), peak_memory_kind="cuda max_memory_allocated" if device.type == "cuda"
-                else "process peak RSS (ru_maxrss)", params=sum(p.numel() for p in net.parameters()),
-                amp=cfg.amp)
+    peak = (
+        torch.cuda.max_memory_allocated(device)
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    return dict(
+        model=model,
+        batch=batch,
+        crop=[crop, crop],
+        iters_timed=iters,
+        warmup=warmup,
+        sec_per_iter_median=statistics.median(times),
+        sec_per_iter_all=times,
+        peak_memory_bytes=int(peak),
+        peak_memory_kind="cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS (ru_maxrss)",
+        params=sum(p.numel() for p in net.parameters()),
+        amp=cfg.amp,
+    )
 
 
 def main():
@@ -82,7 +102,11 @@ def main():
     if a.gpu:
         if not torch.cuda.is_available():
             raise SystemExit("--gpu needs a CUDA device; none is visible")
-        dev, runs, name = torch.device("cuda"), [("deeplabv3plus_r101", PAPER_BATCH), ("mask2former_swin-l", PAPER_BATCH)], "segmenter_gpu"
+        dev, runs, name = (
+            torch.device("cuda"),
+            [("deeplabv3plus_r101", PAPER_BATCH), ("mask2former_swin-l", PAPER_BATCH)],
+            "segmenter_gpu",
+        )
         machine = torch.cuda.get_device_name(dev)
     else:
         dev, runs, name = torch.device("cpu"), [("segformer_mit-b0", 2)], "segmenter"
@@ -91,17 +115,33 @@ def main():
     results = [bench(m, b, 512, a.iters, a.warmup, dev) for m, b in runs]
     load = f"1-min load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end ({os.cpu_count()} CPUs)"
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{name}.json").write_text(json.dumps(dict(machine=machine, torch=torch.__version__, load=load, results=results), indent=1))
-    lines = [f"# Stage-2 training speed ({'GPU' if a.gpu else 'CPU'})", "", f"Machine: {machine}; torch {torch.__version__}.",
-             "One iteration = mmseg train_step on a synthetic batch (no data loading), random init, 512x512 crops.", "",
-             "| model | batch | s/iter (median) | peak memory (GiB) | params (M) |", "|---|---|---|---|---|"]
+    (OUT / f"{name}.json").write_text(
+        json.dumps(dict(machine=machine, torch=torch.__version__, load=load, results=results), indent=1)
+    )
+    lines = [
+        f"# Stage-2 training speed ({'GPU' if a.gpu else 'CPU'})",
+        "",
+        f"Machine: {machine}; torch {torch.__version__}.",
+        "One iteration = mmseg train_step on a synthetic batch (no data loading), random init, 512x512 crops.",
+        "",
+        "| model | batch | s/iter (median) | peak memory (GiB) | params (M) |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
-        lines.append(f"| {r['model']} | {r['batch']} | {r['sec_per_iter_median']:.2f} | {r['peak_memory_bytes'] / 2**30:.2f} "
-                     f"| {r['params'] / 1e6:.1f} |")
-    lines += ["", f"Peak memory is the {results[0]['peak_memory_kind']}; {a.iters} timed iterations after {a.warmup} warm-up; "
-              f"{load} (other work shares the machine: the CPU figure is an upper bound)."]
+        lines.append(
+            f"| {r['model']} | {r['batch']} | {r['sec_per_iter_median']:.2f} | {r['peak_memory_bytes'] / 2**30:.2f} "
+            f"| {r['params'] / 1e6:.1f} |"
+        )
+    lines += [
+        "",
+        f"Peak memory is the {results[0]['peak_memory_kind']}; {a.iters} timed iterations after {a.warmup} warm-up; "
+        f"{load} (other work shares the machine: the CPU figure is an upper bound).",
+    ]
     if not a.gpu:
-        lines += ["", "GPU figures (DeepLabV3+ R101, Mask2Former Swin-L at batch 4): `--gpu`, not run (no GPU in this session)."]
+        lines += [
+            "",
+            "GPU figures (DeepLabV3+ R101, Mask2Former Swin-L at batch 4): `--gpu`, not run (no GPU in this session).",
+        ]
     (OUT / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

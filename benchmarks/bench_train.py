@@ -10,9 +10,10 @@ iteration (forward, loss, backward, SGD step; batch 16 of 224x224 crops, VOC voc
 training adds on top of the loaded model (no tracemalloc, which does not see torch's allocator).
 On CUDA: `torch.cuda.max_memory_allocated`. Writes benchmarks/results/train.{json,md}.
 """
+
 import argparse
-import os
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -26,6 +27,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def run_task(task: str, device: str, iters: int, batch: int, threads: int) -> dict:
     import torch
+
     from fma_wsss.clip import FrozenClip
     from fma_wsss.data import VOC_VOCAB
     from fma_wsss.prompts import classification_prompts, segmentation_prompts
@@ -47,9 +49,10 @@ def run_task(task: str, device: str, iters: int, batch: int, threads: int) -> di
         cls = torch.randperm(C, generator=g)[: 1 + b % 3]
         labels[b, cls] = True
         for i, c in enumerate(cls.tolist()):
-            seed[b, 20 + 60 * i: 80 + 60 * i, 30:200] = c + 1
+            seed[b, 20 + 60 * i : 80 + 60 * i, 30:200] = c + 1
     batch_d = dict(image=torch.randn(batch, 3, 224, 224, generator=g), seed=seed, labels=labels)
-    if dev.type == "cuda": torch.cuda.reset_peak_memory_stats(dev)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     for _ in range(iters):
@@ -58,10 +61,19 @@ def run_task(task: str, device: str, iters: int, batch: int, threads: int) -> di
         loss, parts = prompt_loss(cfg, clip, {task: learner}, batch_d, dev)
         loss.backward()
         opt.step()
-        if dev.type == "cuda": torch.cuda.synchronize(dev)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
         times.append(time.perf_counter() - t0)
-    out = dict(task=task, device=device, batch=batch, crop=224, iterations=iters, seconds=times,
-               loss_terms=parts, threads=threads)
+    out = dict(
+        task=task,
+        device=device,
+        batch=batch,
+        crop=224,
+        iterations=iters,
+        seconds=times,
+        loss_terms=parts,
+        threads=threads,
+    )
     if dev.type == "cuda":
         out["peak_mem_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
         out["memory_method"] = "torch.cuda.max_memory_allocated"
@@ -82,29 +94,59 @@ def main():
     ap.add_argument("--machine", default="2-core CPU dev machine")
     a = ap.parse_args()
     if a.task:
-        print(json.dumps(run_task(a.task, a.device, a.iters, a.batch, a.threads))); return
+        print(json.dumps(run_task(a.task, a.device, a.iters, a.batch, a.threads)))
+        return
     res = []
     for task in ("cls", "seg"):
-        p = subprocess.run([sys.executable, __file__, "--task", task, "--device", a.device, "--iters", str(a.iters),
-                            "--batch", str(a.batch), "--threads", str(a.threads)], capture_output=True, text=True, cwd=ROOT)
-        if p.returncode: sys.exit(f"{task} failed:\n{p.stderr[-3000:]}")
+        p = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--task",
+                task,
+                "--device",
+                a.device,
+                "--iters",
+                str(a.iters),
+                "--batch",
+                str(a.batch),
+                "--threads",
+                str(a.threads),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        if p.returncode:
+            sys.exit(f"{task} failed:\n{p.stderr[-3000:]}")
         res.append(json.loads(p.stdout.strip().splitlines()[-1]))
     info = dict(machine=a.machine, python=platform.python_version(), platform=platform.platform(), results=res)
     import torch
+
     info["torch"] = torch.__version__
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "train" if a.device == "cpu" else f"train_{a.device.split(':')[0]}"
     (RESULTS / f"{stem}.json").write_text(json.dumps(info, indent=1))
-    lines = [f"# Prompt-training iteration ({a.machine})", "",
-             f"ViT-B/16 shapes, random weights, batch {a.batch} of 224x224 crops, VOC vocabulary (20 classes, 25 background "
-             f"prompts), device {a.device}, torch {torch.__version__}, {a.threads} threads. One iteration = forward, loss, "
-             "backward, SGD step. First iteration includes warm-up.", "",
-             "| task | loss | seconds per iteration | peak memory added (MiB) |", "|---|---|---|---|"]
+    lines = [
+        f"# Prompt-training iteration ({a.machine})",
+        "",
+        f"ViT-B/16 shapes, random weights, batch {a.batch} of 224x224 crops, VOC vocabulary (20 classes, 25 background "
+        f"prompts), device {a.device}, torch {torch.__version__}, {a.threads} threads. One iteration = forward, loss, "
+        "backward, SGD step. First iteration includes warm-up.",
+        "",
+        "| task | loss | seconds per iteration | peak memory added (MiB) |",
+        "|---|---|---|---|",
+    ]
     for r in res:
         loss = "contrastive" if r["task"] == "cls" else "CAM activation (2nd-order Grad-CAM)"
-        lines.append(f"| {r['task']} | {loss} | {', '.join(f'{s:.2f}' for s in r['seconds'])} | {r['peak_mem_mib']:.0f} |")
-    lines += ["", f"Memory: {res[0]['memory_method']}.",
-              f"1-min load average {os.getloadavg()[0]:.1f} when done (2 CPU cores); expect tens of percent of variation between runs."]
+        lines.append(
+            f"| {r['task']} | {loss} | {', '.join(f'{s:.2f}' for s in r['seconds'])} | {r['peak_mem_mib']:.0f} |"
+        )
+    lines += [
+        "",
+        f"Memory: {res[0]['memory_method']}.",
+        f"1-min load average {os.getloadavg()[0]:.1f} when done (2 CPU cores); expect tens of percent of variation between runs.",
+    ]
     (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skimage.measure import label as cc_label, regionprops
+from skimage.measure import label as cc_label
+from skimage.measure import regionprops
 
 from .clip import FrozenClip, ImageFeatures
 from .prompts import PromptLearner
@@ -22,19 +23,25 @@ __all__ = ['SOFTMAX_EPS', 'SCORE_EPS', 'CAM_PRESETS', 'class_scores', 'grad_cam'
 # %% ../nbs/06_cam.ipynb #bf5dde88
 SOFTMAX_EPS = 1e-5  # METHOD 3: added to the masked softmax's denominator
 
-def class_scores(clip: FrozenClip, feats: ImageFeatures, # frozen CLIP and ONE image's features (B=1)
-                 text_feats: torch.Tensor, # (C+n_bg, D) prompt features, foreground first
-                 n_fg: int, # C, the number of foreground prompts
-                 classes: torch.Tensor, # (P,) 0-based foreground indices present in the image
-                 eps: float = SOFTMAX_EPS) -> torch.Tensor:
+
+def class_scores(
+    clip: FrozenClip,
+    feats: ImageFeatures,  # frozen CLIP and ONE image's features (B=1)
+    text_feats: torch.Tensor,  # (C+n_bg, D) prompt features, foreground first
+    n_fg: int,  # C, the number of foreground prompts
+    classes: torch.Tensor,  # (P,) 0-based foreground indices present in the image
+    eps: float = SOFTMAX_EPS,
+) -> torch.Tensor:
     "(P,) softmax probabilities of the present classes over {present fg} + all bg (METHOD 3)."
-    if feats.image_emb.shape[0] != 1: raise ValueError("Grad-CAM runs on one image at a time (B=1)")
+    if feats.image_emb.shape[0] != 1:
+        raise ValueError("Grad-CAM runs on one image at a time (B=1)")
     classes = torch.as_tensor(classes, dtype=torch.long, device=text_feats.device)
     if classes.numel() == 0 or int(classes.min()) < 0 or int(classes.max()) >= n_fg:
         raise ValueError(f"classes must be 0-based foreground indices in 0..{n_fg - 1}, got {classes.tolist()}")
     logits = clip.logits(feats.image_emb, text_feats)[0]  # (K,)
     keep = torch.ones_like(logits, dtype=torch.bool)
-    keep[:n_fg] = False; keep[classes] = True
+    keep[:n_fg] = False
+    keep[classes] = True
     z = logits - logits.masked_fill(~keep, float("-inf")).max().detach()
     e = torch.where(keep, z.exp(), torch.zeros_like(z))
     return e[classes] / (e.sum() + eps)
@@ -45,22 +52,35 @@ def _cam_from_grads(feats: ImageFeatures, grads: torch.Tensor) -> torch.Tensor:
     weights = grads.mean(1)  # (P,W)
     return (weights @ feats.act[0].detach().T).reshape(-1, *feats.grid)
 
-def grad_cam(clip: FrozenClip, feats: ImageFeatures, # frozen CLIP and ONE image's features (B=1)
-             text_feats: torch.Tensor, # (C+n_bg, D) prompt features, foreground first
-             n_fg: int, # C, the number of foreground prompts
-             classes: torch.Tensor, # (P,) 0-based foreground indices present in the image
-             create_graph: bool = False, # keep the graph (second order into the prompts, for training)
-             eps: float = SOFTMAX_EPS) -> torch.Tensor:
+
+def grad_cam(
+    clip: FrozenClip,
+    feats: ImageFeatures,  # frozen CLIP and ONE image's features (B=1)
+    text_feats: torch.Tensor,  # (C+n_bg, D) prompt features, foreground first
+    n_fg: int,  # C, the number of foreground prompts
+    classes: torch.Tensor,  # (P,) 0-based foreground indices present in the image
+    create_graph: bool = False,  # keep the graph (second order into the prompts, for training)
+    eps: float = SOFTMAX_EPS,
+) -> torch.Tensor:
     "(P,h,w) Grad-CAM of the present classes, all in one batched backward (METHOD 3)."
     scores = class_scores(clip, feats, text_feats, n_fg, classes, eps)
     P = scores.shape[0]
     eye = torch.eye(P, device=scores.device, dtype=scores.dtype)
-    grads, = torch.autograd.grad(scores, feats.act, eye, is_grads_batched=True,
-                                 create_graph=create_graph, retain_graph=create_graph or None)
+    (grads,) = torch.autograd.grad(
+        scores, feats.act, eye, is_grads_batched=True, create_graph=create_graph, retain_graph=create_graph or None
+    )
     return _cam_from_grads(feats, grads[:, 0])
 
-def grad_cam_loop(clip: FrozenClip, feats: ImageFeatures, text_feats: torch.Tensor, n_fg: int,
-                  classes: torch.Tensor, create_graph: bool = False, eps: float = SOFTMAX_EPS) -> torch.Tensor:
+
+def grad_cam_loop(
+    clip: FrozenClip,
+    feats: ImageFeatures,
+    text_feats: torch.Tensor,
+    n_fg: int,
+    classes: torch.Tensor,
+    create_graph: bool = False,
+    eps: float = SOFTMAX_EPS,
+) -> torch.Tensor:
     "Reference for `grad_cam`: one backward per class (as CLIP-ES does)."
     scores = class_scores(clip, feats, text_feats, n_fg, classes, eps)
     grads = [torch.autograd.grad(s, feats.act, retain_graph=True, create_graph=create_graph)[0][0] for s in scores]
@@ -69,9 +89,11 @@ def grad_cam_loop(clip: FrozenClip, feats: ImageFeatures, text_feats: torch.Tens
 # %% ../nbs/06_cam.ipynb #a2a3a31e
 SCORE_EPS = 1e-7  # METHOD 4: min-max normalisation eps
 
-def cam_to_score(cam: torch.Tensor, # (P,h,w) CAM
-                 size: tuple[int, int] | None = None, # (H, W) output size; None keeps (h, w)
-                ) -> torch.Tensor:
+
+def cam_to_score(
+    cam: torch.Tensor,  # (P,h,w) CAM
+    size: tuple[int, int] | None = None,  # (H, W) output size; None keeps (h, w)
+) -> torch.Tensor:
     "(P,H,W) per-class min-max normalised, clamped CAM in 0..1 (METHOD 4)."
     c = cam.clamp(min=0)
     if size is not None and tuple(size) != tuple(c.shape[-2:]):
@@ -81,9 +103,10 @@ def cam_to_score(cam: torch.Tensor, # (P,h,w) CAM
     return (c - lo) / (hi - lo + SCORE_EPS)
 
 # %% ../nbs/06_cam.ipynb #0223b2c1
-def sinkhorn(A: torch.Tensor, # (N,N) non-negative affinity
-             rounds: int = 1, # normalisation rounds (METHOD 5: 1)
-            ) -> torch.Tensor:
+def sinkhorn(
+    A: torch.Tensor,  # (N,N) non-negative affinity
+    rounds: int = 1,  # normalisation rounds (METHOD 5: 1)
+) -> torch.Tensor:
     "(N,N) `A` after `rounds` of column- then row-normalisation, then symmetrised (METHOD 5)."
     for _ in range(rounds):
         A = A / A.sum(0, keepdim=True)
@@ -91,10 +114,11 @@ def sinkhorn(A: torch.Tensor, # (N,N) non-negative affinity
     return (A + A.T) / 2
 
 # %% ../nbs/06_cam.ipynb #f94ad014
-def box_mask(score: torch.Tensor, # (P,h,w) class scores in 0..1 on the patch grid
-             t: float, # box threshold as a fraction of the max (METHOD 5: 0.4 / 0.5 / 0.6)
-             released_clip: bool = True, # reproduce CLIP-ES's box end clipping at size-1
-            ) -> torch.Tensor:
+def box_mask(
+    score: torch.Tensor,  # (P,h,w) class scores in 0..1 on the patch grid
+    t: float,  # box threshold as a fraction of the max (METHOD 5: 0.4 / 0.5 / 0.6)
+    released_clip: bool = True,  # reproduce CLIP-ES's box end clipping at size-1
+) -> torch.Tensor:
     "(P,h*w) bool: patches inside some bounding box of the class's thresholded regions (METHOD 5)."
     P, h, w = score.shape
     out = np.zeros((P, h, w), bool)
@@ -103,17 +127,19 @@ def box_mask(score: torch.Tensor, # (P,h,w) class scores in 0..1 on the patch gr
         binary = img[p] > int(t * img[p].max())
         for r in regionprops(cc_label(binary, connectivity=2)):
             y0, x0, y1, x1 = r.bbox  # exclusive ends
-            if released_clip: y1, x1 = min(y1, h - 1), min(x1, w - 1)
+            if released_clip:
+                y1, x1 = min(y1, h - 1), min(x1, w - 1)
             out[p, y0:y1, x0:x1] = True
     return torch.from_numpy(out.reshape(P, h * w)).to(score.device)
 
 # %% ../nbs/06_cam.ipynb #e098e158
-def refine_cam(cam: torch.Tensor, # (P,h,w) map to refine: the normalised score or the raw CAM
-               attn: torch.Tensor, # (N,N) patch attention of the image (ImageFeatures.attn[0]), N = h*w
-               boxes: torch.Tensor, # (P,N) bool box masks (box_mask)
-               rounds: int = 1, # Sinkhorn rounds
-               k: int = 2, # affinity power
-              ) -> torch.Tensor:
+def refine_cam(
+    cam: torch.Tensor,  # (P,h,w) map to refine: the normalised score or the raw CAM
+    attn: torch.Tensor,  # (N,N) patch attention of the image (ImageFeatures.attn[0]), N = h*w
+    boxes: torch.Tensor,  # (P,N) bool box masks (box_mask)
+    rounds: int = 1,  # Sinkhorn rounds
+    k: int = 2,  # affinity power
+) -> torch.Tensor:
     "(P,h,w) affinity-refined maps: (sinkhorn(A)^k masked to the boxes' columns) @ map (METHOD 5)."
     P, h, w = cam.shape
     A = sinkhorn(attn.to(torch.float64 if cam.dtype == torch.float64 else torch.float32), rounds)
@@ -125,6 +151,7 @@ def refine_cam(cam: torch.Tensor, # (P,h,w) map to refine: the normalised score 
 @dataclass(frozen=True)
 class CamConfig:
     "How CAMs are made at inference (METHOD 3-5)."
+
     refine: bool = True  # METHOD 5: attention-affinity refinement (CAA) on/off
     rounds: int = 1  # METHOD 5: Sinkhorn rounds
     box_threshold: float = 0.4  # METHOD 5: box threshold t (fraction of the max)
@@ -133,10 +160,14 @@ class CamConfig:
     released_box_clip: bool = True  # CLIP-ES box end clipping (see box_mask)
 
     def __post_init__(self):
-        if self.source not in ("score", "raw"): raise ValueError(f"CamConfig.source must be 'score' or 'raw', got {self.source!r}")
-        if not 0 <= self.box_threshold <= 1: raise ValueError(f"CamConfig.box_threshold must be in [0, 1], got {self.box_threshold}")
+        if self.source not in ("score", "raw"):
+            raise ValueError(f"CamConfig.source must be 'score' or 'raw', got {self.source!r}")
+        if not 0 <= self.box_threshold <= 1:
+            raise ValueError(f"CamConfig.box_threshold must be in [0, 1], got {self.box_threshold}")
 
-    def to_dict(self) -> dict: return asdict(self)
+    def to_dict(self) -> dict:
+        return asdict(self)
+
 
 CAM_PRESETS: dict[str, CamConfig] = {  # METHOD 5's table
     "voc_cls": CamConfig(refine=True, rounds=1, box_threshold=0.4, source="score"),
@@ -146,19 +177,22 @@ CAM_PRESETS: dict[str, CamConfig] = {  # METHOD 5's table
 }
 
 # %% ../nbs/06_cam.ipynb #6ebf970e
-def compute_cams(clip: FrozenClip, # frozen CLIP (fp32 for METHOD 1's inference)
-                 prompts: PromptLearner, # trained prompt set (foreground first, then background)
-                 image: np.ndarray, # (H,W,3) uint8 RGB
-                 classes: np.ndarray | torch.Tensor, # (P,) int64 label VALUES 1..C present (as Sample.classes)
-                 cfg: CamConfig = CamConfig(), # refinement settings (CAM_PRESETS)
-                ) -> torch.Tensor:
+def compute_cams(
+    clip: FrozenClip,  # frozen CLIP (fp32 for METHOD 1's inference)
+    prompts: PromptLearner,  # trained prompt set (foreground first, then background)
+    image: np.ndarray,  # (H,W,3) uint8 RGB
+    classes: np.ndarray | torch.Tensor,  # (P,) int64 label VALUES 1..C present (as Sample.classes)
+    cfg: CamConfig = CamConfig(),  # refinement settings (CAM_PRESETS)
+) -> torch.Tensor:
     "(P,H,W) float32 CPU maps of the present classes at the image size, in the order of `classes`."
     classes = torch.as_tensor(np.asarray(classes), dtype=torch.long)
-    if classes.numel() == 0: return torch.zeros(0, *image.shape[:2])
+    if classes.numel() == 0:
+        return torch.zeros(0, *image.shape[:2])
     if int(classes.min()) < 1 or int(classes.max()) > prompts.n_fg:
         raise ValueError(f"classes are label values 1..{prompts.n_fg}, got {classes.tolist()}")
     x = clip.preprocess(image)
-    with torch.no_grad(): text = prompts()
+    with torch.no_grad():
+        text = prompts()
     with torch.enable_grad():
         feats = clip.encode_image(x, with_attn=cfg.refine)
         cam = grad_cam(clip, feats, text, prompts.n_fg, classes.to(text.device) - 1).detach()

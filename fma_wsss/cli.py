@@ -19,72 +19,105 @@ from pathlib import Path
 import yaml
 
 from .config import ConfigError, list_profiles, load_config, resolve_overrides
-from .core import atomic_write_bytes, get_logger, project_root, reports_dir
+from .core import get_logger, project_root, reports_dir
 
 # %% ../nbs/15_cli.ipynb #3b4f86ba
-EXPERIMENTS = ("00_pipeline", "01_sam_masks", "02_cls_prompts", "03_coarse_seeds", "04_seg_prompts",
-               "05_fine_seeds", "06_segmenter", "07_evaluate", "99_summary")
+EXPERIMENTS = (
+    "00_pipeline",
+    "01_sam_masks",
+    "02_cls_prompts",
+    "03_coarse_seeds",
+    "04_seg_prompts",
+    "05_fine_seeds",
+    "06_segmenter",
+    "07_evaluate",
+    "99_summary",
+)
+
 
 class CliError(Exception):
     "A user-facing error: printed as one line, exit code 2."
+
 
 def experiments_dir() -> Path:
     "`nbs/experiments/` of the checkout."
     return project_root() / "nbs" / "experiments"
 
+
 def notebook_path(name: str) -> Path:
     "The experiment notebook `name` (`00_pipeline`, or a path to any .ipynb)."
     p = Path(name)
-    if p.suffix == ".ipynb" and p.is_file(): return p.resolve()
+    if p.suffix == ".ipynb" and p.is_file():
+        return p.resolve()
     q = experiments_dir() / f"{p.stem}.ipynb"
     if not q.is_file():
         raise CliError(f"no experiment notebook {name!r} in {experiments_dir()}; the notebooks are {list(EXPERIMENTS)}")
     return q
 
 # %% ../nbs/15_cli.ipynb #d991127d
-def run_notebook(notebook: str | Path, # experiment name or .ipynb path
-                 out_dir: str | Path, # run folder (created): gets the executed notebook and its HTML
-                 parameters: dict, # papermill parameters (names of the notebook's parameters cell)
-                 progress: bool = True, # papermill's progress bar
-                 html: bool = True, # render <out_dir>/<notebook>.html afterwards
-                ) -> Path:
+def run_notebook(
+    notebook: str | Path,  # experiment name or .ipynb path
+    out_dir: str | Path,  # run folder (created): gets the executed notebook and its HTML
+    parameters: dict,  # papermill parameters (names of the notebook's parameters cell)
+    progress: bool = True,  # papermill's progress bar
+    html: bool = True,  # render <out_dir>/<notebook>.html afterwards
+) -> Path:
     "Execute `notebook` with `parameters` into `out_dir`; returns the executed notebook (HTML beside it)."
     import papermill as pm
+
     nb, out_dir = notebook_path(str(notebook)), Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     out_nb = out_dir / nb.name
     get_logger("fma_wsss.cli").info(f"running {nb.name} into {out_dir}")
     try:
-        pm.execute_notebook(str(nb), str(out_nb), parameters=parameters, kernel_name="python3",
-                            progress_bar=progress, cwd=str(nb.parent), report_mode=False)
+        pm.execute_notebook(
+            str(nb),
+            str(out_nb),
+            parameters=parameters,
+            kernel_name="python3",
+            progress_bar=progress,
+            cwd=str(nb.parent),
+            report_mode=False,
+        )
     except pm.PapermillExecutionError as e:
-        if html: _render(out_nb)
+        if html:
+            _render(out_nb)
         raise CliError(f"{nb.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (see {out_nb})") from e
-    if html: _render(out_nb)
+    if html:
+        _render(out_nb)
     return out_nb
+
 
 def _render(nb: Path):
     from fma_wsss.reports import render_html
-    if nb.is_file(): render_html(nb)
+
+    if nb.is_file():
+        render_html(nb)
 
 # %% ../nbs/15_cli.ipynb #f4f1c329
 def _absolute_profile(profile: str, base: Path | None = None) -> str:
     "A profile given as a YAML path, made absolute (relative to `base`, else the current folder); names unchanged."
     p = Path(profile)
-    if p.suffix not in (".yaml", ".yml"): return profile
+    if p.suffix not in (".yaml", ".yml"):
+        return profile
     return str(p if p.is_absolute() else ((base or Path.cwd()) / p).resolve())
 
-def run_profile(profile: str, # profile name or YAML path
-                params: dict | None = None, # {name: value} overrides (strings from the command line are fine)
-                out: str | Path | None = None, # run folder; default a new one under reports/
-                notebook: str = "00_pipeline", # experiment to run
-                progress: bool = True, html: bool = True) -> Path:
+
+def run_profile(
+    profile: str,  # profile name or YAML path
+    params: dict | None = None,  # {name: value} overrides (strings from the command line are fine)
+    out: str | Path | None = None,  # run folder; default a new one under reports/
+    notebook: str = "00_pipeline",  # experiment to run
+    progress: bool = True,
+    html: bool = True,
+) -> Path:
     "Validate `profile` + `params`, then run `notebook` with them into a run folder; returns the folder."
     overrides = resolve_overrides(params or {}, source="-p parameters")
     profile = _absolute_profile(profile)  # the kernel runs in nbs/experiments: a relative YAML path would move
     cfg = load_config(profile, overrides)
     if out is None:
         from fma_wsss.reports import new_run_dir
+
         out = new_run_dir(re.sub(r"[^A-Za-z0-9._+-]", "_", cfg.run.name))
     out = Path(out).resolve()
     run_notebook(notebook, out, {"profile": profile, "overrides": overrides, "out_dir": str(out)}, progress, html)
@@ -93,156 +126,272 @@ def run_profile(profile: str, # profile name or YAML path
 # %% ../nbs/15_cli.ipynb #79dee54f
 def _point_name(point: dict) -> str:
     "A folder name for a sweep point: `bg_power_fine=0.5,iterations=3` style, filesystem-safe."
-    parts = [f"{k.split('.')[-1] if sum(q.split('.')[-1] == k.split('.')[-1] for q in point) == 1 else k}={v}"
-             for k, v in point.items()]
+    parts = [
+        f"{k.split('.')[-1] if sum(q.split('.')[-1] == k.split('.')[-1] for q in point) == 1 else k}={v}"
+        for k, v in point.items()
+    ]
     return re.sub(r"[^A-Za-z0-9._=,+-]", "_", ",".join(parts)) or "default"
+
 
 def load_sweep(path: str | Path) -> dict:
     "The sweep file, checked: name, profile, notebook, fixed overrides and the list of grid points."
     path = Path(path)
-    if not path.is_file(): raise CliError(f"sweep file {path} does not exist")
-    try: spec = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e: raise CliError(f"sweep file {path} is not valid YAML: {e}") from None
+    if not path.is_file():
+        raise CliError(f"sweep file {path} does not exist")
+    try:
+        spec = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise CliError(f"sweep file {path} is not valid YAML: {e}") from None
     unknown = set(spec) - {"name", "profile", "grid", "fixed", "notebook"}
-    if unknown: raise CliError(f"sweep file {path}: unknown keys {sorted(unknown)}; allowed: name, profile, grid, fixed, notebook")
+    if unknown:
+        raise CliError(
+            f"sweep file {path}: unknown keys {sorted(unknown)}; allowed: name, profile, grid, fixed, notebook"
+        )
     grid = spec.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise CliError(f"sweep file {path}: `grid` must map setting names to non-empty lists of values")
     profile, fixed = _absolute_profile(str(spec.get("profile", "demo")), path.parent), spec.get("fixed") or {}
     names = list(resolve_overrides({k: v[0] for k, v in grid.items()}, f"sweep {path} grid"))  # full names
     points = [dict(zip(names, vals)) for vals in itertools.product(*grid.values())]
-    for p in points: load_config(profile, {**resolve_overrides(fixed, f"sweep {path} fixed"), **p})  # fail before running
-    return {"name": str(spec.get("name") or path.stem), "profile": profile, "fixed": fixed, "points": points,
-            "notebook": str(spec.get("notebook") or "00_pipeline")}
+    for p in points:
+        load_config(profile, {**resolve_overrides(fixed, f"sweep {path} fixed"), **p})  # fail before running
+    return {
+        "name": str(spec.get("name") or path.stem),
+        "profile": profile,
+        "fixed": fixed,
+        "points": points,
+        "notebook": str(spec.get("notebook") or "00_pipeline"),
+    }
 
 # %% ../nbs/15_cli.ipynb #f890358d
-def run_sweep(path: str | Path, # sweep YAML
-              out: str | Path | None = None, # sweep folder; default <reports>/<sweep name>
-              progress: bool = True, html: bool = True, summary: bool = True) -> dict:
+def run_sweep(
+    path: str | Path,  # sweep YAML
+    out: str | Path | None = None,  # sweep folder; default <reports>/<sweep name>
+    progress: bool = True,
+    html: bool = True,
+    summary: bool = True,
+) -> dict:
     "Run every point of a sweep not finished yet, record failures and carry on; returns {point: status}."
     from fma_wsss.reports import write_json
+
     sw = load_sweep(path)
     root = Path(out) if out is not None else reports_dir(create=True) / sw["name"]
-    root.mkdir(parents=True, exist_ok=True); status = {}; log = get_logger("fma_wsss.cli")
+    root.mkdir(parents=True, exist_ok=True)
+    status = {}
+    log = get_logger("fma_wsss.cli")
+
     def note(name: str, what: str):
         status[name] = what
-        with open(root / "sweep.log", "a") as f: f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {name} {what}\n")
+        with open(root / "sweep.log", "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {name} {what}\n")
+
     for point in sw["points"]:
-        name = _point_name(point); pdir = root / name
-        if (pdir / "DONE.json").is_file(): log.info(f"sweep {sw['name']}: {name} is done, skipping"); note(name, "skipped"); continue
+        name = _point_name(point)
+        pdir = root / name
+        if (pdir / "DONE.json").is_file():
+            log.info(f"sweep {sw['name']}: {name} is done, skipping")
+            note(name, "skipped")
+            continue
         (pdir / "FAILED.json").unlink(missing_ok=True)
         t0 = time.time()
         try:
-            run_notebook(sw["notebook"], pdir, {"profile": sw["profile"], "out_dir": str(pdir),
-                                                "overrides": {**resolve_overrides(sw["fixed"]), **point}}, progress, html)
-            write_json(pdir / "DONE.json", {"point": point, "seconds": time.time() - t0}); note(name, "done")
+            run_notebook(
+                sw["notebook"],
+                pdir,
+                {
+                    "profile": sw["profile"],
+                    "out_dir": str(pdir),
+                    "overrides": {**resolve_overrides(sw["fixed"]), **point},
+                },
+                progress,
+                html,
+            )
+            write_json(pdir / "DONE.json", {"point": point, "seconds": time.time() - t0})
+            note(name, "done")
         except Exception as e:
-            write_json(pdir / "FAILED.json", {"point": point, "error": f"{type(e).__name__}: {e}",
-                                              "traceback": traceback.format_exc(), "seconds": time.time() - t0})
-            note(name, "failed"); log.error(f"sweep {sw['name']}: {name} failed: {e}")
+            write_json(
+                pdir / "FAILED.json",
+                {
+                    "point": point,
+                    "error": f"{type(e).__name__}: {e}",
+                    "traceback": traceback.format_exc(),
+                    "seconds": time.time() - t0,
+                },
+            )
+            note(name, "failed")
+            log.error(f"sweep {sw['name']}: {name} failed: {e}")
     write_json(root / "sweep.json", {"sweep": sw, "status": status})
-    if summary: run_notebook("99_summary", root / "summary", {"runs_root": str(root)}, progress, html)
+    if summary:
+        run_notebook("99_summary", root / "summary", {"runs_root": str(root)}, progress, html)
     return status
 
 # %% ../nbs/15_cli.ipynb #c3185923
-def rerender(run_dir: str | Path, # a run folder (holds executed notebooks)
-             rerun: bool = False, # execute the notebooks again with their recorded parameters (cached stages make it cheap)
-            ) -> list[Path]:
+def rerender(
+    run_dir: str | Path,  # a run folder (holds executed notebooks)
+    rerun: bool = False,  # execute the notebooks again with their recorded parameters (cached stages make it cheap)
+) -> list[Path]:
     "Re-render the HTML of every notebook in a run folder (optionally re-executing it first for fresh figures)."
     run_dir = Path(run_dir)
-    if not run_dir.is_dir(): raise CliError(f"run folder {run_dir} does not exist")
+    if not run_dir.is_dir():
+        raise CliError(f"run folder {run_dir} does not exist")
     nbs = sorted(run_dir.glob("*.ipynb"))
-    if not nbs: raise CliError(f"no executed notebook in {run_dir}: is it a run folder? (expected e.g. 00_pipeline.ipynb)")
+    if not nbs:
+        raise CliError(f"no executed notebook in {run_dir}: is it a run folder? (expected e.g. 00_pipeline.ipynb)")
     out = []
     for nb in nbs:
         if rerun:
             params = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {}).get("parameters", {})
             run_notebook(nb.stem, run_dir, params, html=False)
         from fma_wsss.reports import render_html
+
         out.append(render_html(nb))
     return out
+
 
 def weights_cmd(action: str, names: list[str], verify: bool = False) -> int:
     "`fma-wsss weights list|fetch|verify`: print one line per checkpoint."
     from fma_wsss import weights as w
+
     if action == "list":
         for r in w.list_weights(verify=verify):
             size = "?" if r["size"] is None else f"{r['size'] / 2**20:,.0f} MiB"
-            print(f"{r['name']:<24} {r['kind']:<9} {size:>10}  {'present' if r['present'] else 'missing':<8} {r['path']}")
+            print(
+                f"{r['name']:<24} {r['kind']:<9} {size:>10}  {'present' if r['present'] else 'missing':<8} {r['path']}"
+            )
         return 0
     bad = 0
     for n in names or ([s for s in w.WEIGHTS] if action == "verify" else []):
-        try: w.get_spec(n)
-        except KeyError as e: raise CliError(e.args[0]) from None
-        if action == "fetch": print(f"{n}: {w.resolve_weights(n, download=True)}")
+        try:
+            w.get_spec(n)
+        except KeyError as e:
+            raise CliError(e.args[0]) from None
+        if action == "fetch":
+            print(f"{n}: {w.resolve_weights(n, download=True)}")
         else:
-            try: ok = w.verify_weights(n)
-            except w.WeightsNotFoundError: print(f"{n}: missing"); continue
-            print(f"{n}: {'ok' if ok else 'MISMATCH (size or sha256)'}"); bad += not ok
-    if action == "fetch" and not names: raise CliError("weights fetch needs one or more names (see `fma-wsss weights list`)")
+            try:
+                ok = w.verify_weights(n)
+            except w.WeightsNotFoundError:
+                print(f"{n}: missing")
+                continue
+            print(f"{n}: {'ok' if ok else 'MISMATCH (size or sha256)'}")
+            bad += not ok
+    if action == "fetch" and not names:
+        raise CliError("weights fetch needs one or more names (see `fma-wsss weights list`)")
     return 2 if bad else 0
 
 # %% ../nbs/15_cli.ipynb #167fc757
-DEFAULT_SPLITS = {"voc": ("train_aug", "val"), "coco": ("train", "val")}  # METHOD 0: seeds on train(_aug), stage 2 on val
+DEFAULT_SPLITS = {
+    "voc": ("train_aug", "val"),
+    "coco": ("train", "val"),
+}  # METHOD 0: seeds on train(_aug), stage 2 on val
 
-def check_dataset(root: str | Path, # dataset root (as given to voc_dataset/coco_dataset)
-                  dataset: str = "voc", # "voc" or "coco"
-                  splits: list[str] | None = None, # default DEFAULT_SPLITS[dataset]
-                  read: bool = False, # also decode every image and label (slow; finds corrupt files)
-                 ) -> tuple[list[str], list[str]]:
+
+def check_dataset(
+    root: str | Path,  # dataset root (as given to voc_dataset/coco_dataset)
+    dataset: str = "voc",  # "voc" or "coco"
+    splits: list[str] | None = None,  # default DEFAULT_SPLITS[dataset]
+    read: bool = False,  # also decode every image and label (slow; finds corrupt files)
+) -> tuple[list[str], list[str]]:
     "(report lines, problems) for a dataset tree: missing split files, images and label maps, named."
     from fma_wsss import data
+
     root = Path(root).expanduser()
-    if not root.is_dir(): raise CliError(f"dataset root {root} does not exist (give the folder that holds "
-                                         f"{'VOCdevkit/' if dataset == 'voc' else 'JPEGImages/ and SegmentationClass/'})")
+    if not root.is_dir():
+        raise CliError(
+            f"dataset root {root} does not exist (give the folder that holds "
+            f"{'VOCdevkit/' if dataset == 'voc' else 'JPEGImages/ and SegmentationClass/'})"
+        )
     make = {"voc": data.voc_dataset, "coco": data.coco_dataset}[dataset]
     lines, problems = [], []
     for split in splits or DEFAULT_SPLITS[dataset]:
-        try: ds = make(root, split)
-        except (FileNotFoundError, data.DataError) as e: problems.append(f"{dataset}/{split}: {e}"); continue
+        try:
+            ds = make(root, split)
+        except (FileNotFoundError, data.DataError) as e:
+            problems.append(f"{dataset}/{split}: {e}")
+            continue
         miss_img = [i for i in ds.ids if not ds.image_path(i).is_file()]
         miss_lab, bad = [], []
         for i in ds.ids:
-            try: ds.label_path(i)
-            except FileNotFoundError: miss_lab.append(i)
+            try:
+                ds.label_path(i)
+            except FileNotFoundError:
+                miss_lab.append(i)
         if read:
             from tqdm.auto import tqdm
+
             for i in tqdm(ds.ids, desc=f"reading {dataset}/{split}"):
-                try: ds[i]
-                except Exception as e: bad.append(f"{i}: {e}")
-        for what, ids, where in (("images", miss_img, lambda i: ds.image_path(i)),
-                                 ("label maps", miss_lab, lambda i: f"{i}.png in {[str(d) for d in ds.label_dirs]}")):
-            if ids: problems.append(f"{dataset}/{split}: {len(ids)} of {len(ds)} {what} missing, e.g. {where(ids[0])}")
+                try:
+                    ds[i]
+                except Exception as e:
+                    bad.append(f"{i}: {e}")
+        for what, ids, where in (
+            ("images", miss_img, lambda i: ds.image_path(i)),
+            ("label maps", miss_lab, lambda i: f"{i}.png in {[str(d) for d in ds.label_dirs]}"),
+        ):
+            if ids:
+                problems.append(f"{dataset}/{split}: {len(ids)} of {len(ds)} {what} missing, e.g. {where(ids[0])}")
         problems += [f"{dataset}/{split}: unreadable {b}" for b in bad[:20]]
-        lines.append(f"{dataset}/{split}: {len(ds)} images, {len(ds) - len(miss_img)} present, "
-                     f"{len(ds) - len(miss_lab)} with label maps" + (f", {len(bad)} unreadable" if read else ""))
+        lines.append(
+            f"{dataset}/{split}: {len(ds)} images, {len(ds) - len(miss_img)} present, "
+            f"{len(ds) - len(miss_lab)} with label maps" + (f", {len(bad)} unreadable" if read else "")
+        )
     return lines, problems
 
 # %% ../nbs/15_cli.ipynb #c259faed
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fma-wsss", description="FMA-WSSS: weakly supervised segmentation with CLIP, learned prompts and SAM.")
+    p = argparse.ArgumentParser(
+        prog="fma-wsss", description="FMA-WSSS: weakly supervised segmentation with CLIP, learned prompts and SAM."
+    )
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    r = sub.add_parser("run", help="run the pipeline notebook with a profile", description=
-                       f"Run an experiment notebook (default 00_pipeline) with a profile ({', '.join(list_profiles())} or a YAML path).")
+    r = sub.add_parser(
+        "run",
+        help="run the pipeline notebook with a profile",
+        description=f"Run an experiment notebook (default 00_pipeline) with a profile ({', '.join(list_profiles())} or a YAML path).",
+    )
     r.add_argument("profile", help="profile name or YAML path")
     r.add_argument("--out", help="run folder (default: a new timestamped folder under reports/)")
-    r.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="override a setting, e.g. -p seeds.bg_power_fine 0.5 (repeatable)")
+    r.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a setting, e.g. -p seeds.bg_power_fine 0.5 (repeatable)",
+    )
     r.add_argument("--notebook", default="00_pipeline", help=f"experiment to run: {', '.join(EXPERIMENTS[:-1])}")
     r.add_argument("--no-progress", action="store_true", help="hide papermill's progress bar")
-    s = sub.add_parser("sweep", help="run every point of a sweep YAML", description="Run a sweep file: one run per grid point, then 99_summary.")
+    s = sub.add_parser(
+        "sweep",
+        help="run every point of a sweep YAML",
+        description="Run a sweep file: one run per grid point, then 99_summary.",
+    )
     s.add_argument("file", help="sweep YAML (profile, grid, optional fixed, notebook, name)")
     s.add_argument("--out", help="sweep folder (default: reports/<sweep name>)")
     s.add_argument("--no-summary", action="store_true", help="skip the 99_summary notebook at the end")
     s.add_argument("--no-progress", action="store_true", help="hide papermill's progress bars")
-    rp = sub.add_parser("report", help="re-render a run folder's HTML", description="Re-render the HTML (and with --rerun the figures) of a run folder.")
+    rp = sub.add_parser(
+        "report",
+        help="re-render a run folder's HTML",
+        description="Re-render the HTML (and with --rerun the figures) of a run folder.",
+    )
     rp.add_argument("dir", help="run folder")
     rp.add_argument("--rerun", action="store_true", help="execute the notebooks again first (cached stages are reused)")
-    w = sub.add_parser("weights", help="list, fetch or verify checkpoints", description="Checkpoints in the weights folder ($FMA_WSSS_WEIGHTS).")
-    w.add_argument("action", choices=["list", "fetch", "verify"], help="list: what is registered and present; fetch: download; verify: size and sha256")
+    w = sub.add_parser(
+        "weights",
+        help="list, fetch or verify checkpoints",
+        description="Checkpoints in the weights folder ($FMA_WSSS_WEIGHTS).",
+    )
+    w.add_argument(
+        "action",
+        choices=["list", "fetch", "verify"],
+        help="list: what is registered and present; fetch: download; verify: size and sha256",
+    )
     w.add_argument("names", nargs="*", help="registry names (fetch: required; verify: default all present)")
     w.add_argument("--verify", action="store_true", help="list: also hash present files (slow)")
-    d = sub.add_parser("data", help="check a dataset tree", description="Check a dataset tree and say exactly what is missing.")
+    d = sub.add_parser(
+        "data", help="check a dataset tree", description="Check a dataset tree and say exactly what is missing."
+    )
     d.add_argument("action", choices=["check"], help="check: look for split files, images and label maps")
     d.add_argument("root", help="dataset root (VOC: the folder holding VOCdevkit; COCO: the folder holding JPEGImages)")
     d.add_argument("--dataset", choices=["voc", "coco"], default="voc", help="layout (default voc)")
@@ -254,26 +403,33 @@ def _parser() -> argparse.ArgumentParser:
 def _dispatch(a: argparse.Namespace) -> int:
     if a.cmd == "run":
         out = run_profile(a.profile, dict(a.param), a.out, a.notebook, progress=not a.no_progress)
-        print(f"run folder: {out}"); return 0
+        print(f"run folder: {out}")
+        return 0
     if a.cmd == "sweep":
         st = run_sweep(a.file, a.out, progress=not a.no_progress, summary=not a.no_summary)
         print(" ".join(f"{k}:{v}" for k, v in st.items()))
         return 2 if "failed" in st.values() else 0
     if a.cmd == "report":
-        for h in rerender(a.dir, a.rerun): print(h)
+        for h in rerender(a.dir, a.rerun):
+            print(h)
         return 0
-    if a.cmd == "weights": return weights_cmd(a.action, a.names, a.verify)
+    if a.cmd == "weights":
+        return weights_cmd(a.action, a.names, a.verify)
     lines, problems = check_dataset(a.root, a.dataset, a.split, a.read)
     print("\n".join(lines + problems))
     print(f"{len(problems)} problem(s)" if problems else "ok")
     return 2 if problems else 0
 
+
 def main(argv: list[str] | None = None) -> int:
     "Entry point of `fma-wsss`; returns the exit code (0 ok, 2 error)."
     a = _parser().parse_args(argv)
-    try: return _dispatch(a)
+    try:
+        return _dispatch(a)
     except (CliError, ConfigError, FileNotFoundError, KeyError, ValueError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"fma-wsss: error: {msg}", file=sys.stderr); return 2
+        print(f"fma-wsss: error: {msg}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("fma-wsss: interrupted; finished stages are cached and a re-run resumes", file=sys.stderr); return 130
+        print("fma-wsss: interrupted; finished stages are cached and a re-run resumes", file=sys.stderr)
+        return 130

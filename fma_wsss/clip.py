@@ -51,9 +51,11 @@ def _open_clip_cfg(arch: str) -> dict:
     cfg["quick_gelu"] = spec["quick_gelu"]
     return cfg
 
-def _build_open_clip(cfg: dict, # open_clip model configuration (embed_dim, vision_cfg, text_cfg, ...)
-                     seed: int = 0, # seed of the random initialisation (weights loaded later replace it)
-                    ) -> open_clip.model.CLIP:
+
+def _build_open_clip(
+    cfg: dict,  # open_clip model configuration (embed_dim, vision_cfg, text_cfg, ...)
+    seed: int = 0,  # seed of the random initialisation (weights loaded later replace it)
+) -> open_clip.model.CLIP:
     "An open_clip `CLIP` built from a configuration, randomly initialised with a fixed seed."
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -62,72 +64,94 @@ def _build_open_clip(cfg: dict, # open_clip model configuration (embed_dim, visi
 # %% ../nbs/04_clip.ipynb #55fe6506
 _OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
 
+
 def _is_torchscript(path: Path) -> bool:
     "A TorchScript archive is a zip with a `code/` folder; a plain `torch.save` zip has none."
-    if not zipfile.is_zipfile(path): return False
-    with zipfile.ZipFile(path) as z: return any("/code/" in f"/{n}" for n in z.namelist())
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any("/code/" in f"/{n}" for n in z.namelist())
+
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     "The CPU state dict stored in `path` (TorchScript archive, torch pickle or safetensors)."
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
+
         sd = load_file(str(path), device="cpu")
     elif _is_torchscript(path):  # OpenAI's release format
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice, here only
             sd = torch.jit.load(str(path), map_location="cpu").state_dict()
-    else: sd = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(sd, dict) and "state_dict" in sd: sd = sd["state_dict"]
+    else:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(sd, dict) and "state_dict" in sd:
+        sd = sd["state_dict"]
     sd = {k.removeprefix("module."): v for k, v in sd.items() if k not in _OPENAI_EXTRA_KEYS}
     return sd
+
 
 def _load_weights(model: nn.Module, path: Path | str):
     "Load `path` into `model` (strict); a missing or mismatched file raises naming the file and the fix."
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"CLIP weights file {path} does not exist; fetch it with "
-                                f"fma_wsss.weights.resolve_weights('clip_vit_b16_openai') or pass another path")
-    try: sd = _read_state_dict(path)
+        raise FileNotFoundError(
+            f"CLIP weights file {path} does not exist; fetch it with "
+            f"fma_wsss.weights.resolve_weights('clip_vit_b16_openai') or pass another path"
+        )
+    try:
+        sd = _read_state_dict(path)
     except Exception as e:
         raise RuntimeError(f"could not read CLIP weights from {path} ({e}); is the file complete?") from e
     res = model.load_state_dict(sd, strict=False)
     if res.missing_keys or res.unexpected_keys:
-        raise RuntimeError(f"CLIP weights in {path} do not fit the architecture: missing "
-                           f"{res.missing_keys[:5]}, unexpected {res.unexpected_keys[:5]}")
+        raise RuntimeError(
+            f"CLIP weights in {path} do not fit the architecture: missing "
+            f"{res.missing_keys[:5]}, unexpected {res.unexpected_keys[:5]}"
+        )
 
 # %% ../nbs/04_clip.ipynb #ea8ff1cb
-def inference_size(h: int, # image height
-                   w: int, # image width
-                   multiple: int = 16, # the patch size
-                  ) -> tuple[int, int]:
+def inference_size(
+    h: int,  # image height
+    w: int,  # image width
+    multiple: int = 16,  # the patch size
+) -> tuple[int, int]:
     "`(H, W)` with each side rounded up to a multiple of `multiple` (METHOD 1)."
     return -(-h // multiple) * multiple, -(-w // multiple) * multiple
 
-def normalize(x: torch.Tensor, # (B,3,H,W) float RGB in 0..1
-             ) -> torch.Tensor:
+
+def normalize(
+    x: torch.Tensor,  # (B,3,H,W) float RGB in 0..1
+) -> torch.Tensor:
     "CLIP's mean/std normalisation, on `x`'s device and dtype (for training crops and inference)."
     mean = torch.tensor(CLIP_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     return (x - mean) / std
 
-def to_clip_input(image: np.ndarray, # (H,W,3) uint8 RGB
-                  multiple: int = 16, # the patch size
-                 ) -> torch.Tensor:
+
+def to_clip_input(
+    image: np.ndarray,  # (H,W,3) uint8 RGB
+    multiple: int = 16,  # the patch size
+) -> torch.Tensor:
     "(1,3,H',W') float32 CPU tensor: bicubic (PIL) resize to `inference_size`, then `normalize`."
     if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
-        raise ValueError(f"expected an (H,W,3) uint8 RGB array, got {getattr(image, 'dtype', type(image))} "
-                         f"{getattr(image, 'shape', '')}")
+        raise ValueError(
+            f"expected an (H,W,3) uint8 RGB array, got {getattr(image, 'dtype', type(image))} "
+            f"{getattr(image, 'shape', '')}"
+        )
     h, w = image.shape[:2]
     H, W = inference_size(h, w, multiple)
-    if (H, W) != (h, w): image = np.asarray(Image.fromarray(image).resize((W, H), Image.BICUBIC))
+    if (H, W) != (h, w):
+        image = np.asarray(Image.fromarray(image).resize((W, H), Image.BICUBIC))
     x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 255
     return normalize(x)
 
 # %% ../nbs/04_clip.ipynb #b40cda13
-def interpolate_pos_embed(pe: torch.Tensor, # (1+g0*g1, W) learned positional embedding, class position first
-                          src_grid: tuple[int, int], # (g0, g1) the grid it was trained at
-                          dst_grid: tuple[int, int], # (h, w) the grid wanted
-                         ) -> torch.Tensor:
+def interpolate_pos_embed(
+    pe: torch.Tensor,  # (1+g0*g1, W) learned positional embedding, class position first
+    src_grid: tuple[int, int],  # (g0, g1) the grid it was trained at
+    dst_grid: tuple[int, int],  # (h, w) the grid wanted
+) -> torch.Tensor:
     "(1+h*w, W) positional embedding for a `dst_grid` patch grid (row-major), class position unchanged."
     W = pe.shape[1]
     patch = pe[1:].reshape(1, *src_grid, W).permute(0, 3, 1, 2).float()
@@ -138,11 +162,13 @@ def interpolate_pos_embed(pe: torch.Tensor, # (1+g0*g1, W) learned positional em
 @dataclass
 class ImageFeatures:
     "What `FrozenClip.encode_image` returns for a batch of B images with an (h,w) patch grid, N = h*w."
+
     image_emb: torch.Tensor  # (B,D) mean of the projected patch tokens (METHOD 1)
     act: torch.Tensor  # (B,N,W) last block's ln_1 output on the patch tokens; image_emb depends on it
     grid: tuple[int, int]  # (h, w) patch grid, row-major token order
     attn: torch.Tensor | None = None  # (B,N,N) head-averaged patch-to-patch attention, mean of the last 8 blocks
     cls_emb: torch.Tensor | None = None  # (B,D) projected CLS token (not used by the method; for checks)
+
 
 def _block_with_attn(blk: ResidualAttentionBlock, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     "One open_clip residual block (batch first) that also returns its head-averaged attention (B,L,L)."
@@ -152,13 +178,15 @@ def _block_with_attn(blk: ResidualAttentionBlock, t: torch.Tensor) -> tuple[torc
     return t + blk.ls_2(blk.mlp(blk.ln_2(t))), w
 
 # %% ../nbs/04_clip.ipynb #75ff2a7a
-def vit_features(v: VisionTransformer, # open_clip image tower (plain ViT, batch first)
-                 x: torch.Tensor, # (B,3,H,W) normalised pixels, H and W multiples of the patch size
-                 with_attn: bool = False, # also return the attention of the last 8 blocks (METHOD 5)
-                ) -> ImageFeatures:
+def vit_features(
+    v: VisionTransformer,  # open_clip image tower (plain ViT, batch first)
+    x: torch.Tensor,  # (B,3,H,W) normalised pixels, H and W multiples of the patch size
+    with_attn: bool = False,  # also return the attention of the last 8 blocks (METHOD 5)
+) -> ImageFeatures:
     "Block-by-block ViT forward exposing the last block's ln_1 patch activation (METHOD 1, 3, 5)."
     p, (B, _, H, W) = v.patch_size[0], x.shape
-    if H % p or W % p: raise ValueError(f"image size {H}x{W} is not a multiple of the patch size {p}; use preprocess()")
+    if H % p or W % p:
+        raise ValueError(f"image size {H}x{W} is not a multiple of the patch size {p}; use preprocess()")
     grid, blocks = (H // p, W // p), v.transformer.resblocks
     first_attn, attns = len(blocks) - min(N_ATTN_BLOCKS, len(blocks)), []
     with torch.set_grad_enabled(torch.is_grad_enabled() and x.requires_grad):
@@ -166,12 +194,16 @@ def vit_features(v: VisionTransformer, # open_clip image tower (plain ViT, batch
         pe = interpolate_pos_embed(v.positional_embedding, v.grid_size, grid)
         t = v.ln_pre(torch.cat([v.class_embedding.to(t.dtype).expand(B, 1, -1), t], 1) + pe.to(t.dtype))
         for i, blk in enumerate(blocks[:-1]):
-            if with_attn and i >= first_attn: t, a = _block_with_attn(blk, t); attns.append(a.detach())
-            else: t = blk(t)
+            if with_attn and i >= first_attn:
+                t, a = _block_with_attn(blk, t)
+                attns.append(a.detach())
+            else:
+                t = blk(t)
         last = blocks[-1]
         y = last.ln_1(t)
     act = y[:, 1:]
-    if torch.is_grad_enabled() and not act.requires_grad: act = act.detach().requires_grad_(True)
+    if torch.is_grad_enabled() and not act.requires_grad:
+        act = act.detach().requires_grad_(True)
     y = torch.cat([y[:, :1], act], 1)
     # need_weights=True takes MHA's explicit softmax path, which (unlike the fused SDPA kernels) has a
     # double backward: Grad-CAM with create_graph=True differentiates through this block twice
@@ -182,10 +214,11 @@ def vit_features(v: VisionTransformer, # open_clip image tower (plain ViT, batch
     return ImageFeatures(image_emb=t[:, 1:].mean(1), act=act, grid=grid, attn=attn, cls_emb=t[:, 0])
 
 # %% ../nbs/04_clip.ipynb #5332d92a
-def text_features(model: nn.Module, # open_clip `CLIP` (text tower attributes at top level)
-                  token_embeds: torch.Tensor, # (K,L,Wt) token embeddings, L <= the context length
-                  eot_idx: torch.Tensor, # (K,) long position of the end-of-text token in each row
-                 ) -> torch.Tensor:
+def text_features(
+    model: nn.Module,  # open_clip `CLIP` (text tower attributes at top level)
+    token_embeds: torch.Tensor,  # (K,L,Wt) token embeddings, L <= the context length
+    eot_idx: torch.Tensor,  # (K,) long position of the end-of-text token in each row
+) -> torch.Tensor:
     "(K,D) text features (not normalised): the EOT position after ln_final and the projection (METHOD 1)."
     K, L, _ = token_embeds.shape
     x = token_embeds + model.positional_embedding[:L].to(token_embeds.dtype)
@@ -206,36 +239,51 @@ def _check_supported(model: nn.Module):
 # %% ../nbs/04_clip.ipynb #b1164d53
 class FrozenClip(nn.Module):
     "OpenAI-style CLIP from open_clip with every weight frozen and the module always in eval mode."
-    def __init__(self, model: nn.Module, # an open_clip `CLIP` with a plain ViT image tower
-                 arch: str = "custom", weights: str = "random"): # registry name and weights, for records
+
+    def __init__(
+        self,
+        model: nn.Module,  # an open_clip `CLIP` with a plain ViT image tower
+        arch: str = "custom",
+        weights: str = "random",
+    ):  # registry name and weights, for records
         super().__init__()
         _check_supported(model)
         self.model, self.arch, self.weights = model, arch, str(weights)
         self.tokenizer = SimpleTokenizer(context_length=model.context_length)
-        for p in self.model.parameters(): p.requires_grad_(False)
+        for p in self.model.parameters():
+            p.requires_grad_(False)
         super().train(False)
 
     @classmethod
-    def build(cls, arch: str = "ViT-B-16", # a key of CLIP_ARCHS
-              weights: str | Path = "openai", # "openai" (a tag of the arch), "random", or a checkpoint path
-              device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, # METHOD 1: fp32 inference
-              seed: int = 0, # seed of the random initialisation
-              download: bool = True, # let fma_wsss.weights download a missing tagged file
-             ) -> FrozenClip:
+    def build(
+        cls,
+        arch: str = "ViT-B-16",  # a key of CLIP_ARCHS
+        weights: str | Path = "openai",  # "openai" (a tag of the arch), "random", or a checkpoint path
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,  # METHOD 1: fp32 inference
+        seed: int = 0,  # seed of the random initialisation
+        download: bool = True,  # let fma_wsss.weights download a missing tagged file
+    ) -> FrozenClip:
         model, tags = _build_open_clip(_open_clip_cfg(arch), seed), CLIP_ARCHS[arch]["weights"]
         if weights in tags:
             from fma_wsss.weights import resolve_weights  # engineer A's registry, imported only when needed
+
             _load_weights(model, resolve_weights(tags[weights], download=download))
         elif weights != "random":
             if not (isinstance(weights, Path) or Path(str(weights)).suffix in (".pt", ".pth", ".bin", ".safetensors")):
-                raise ValueError(f"CLIP {arch!r} has no weights {weights!r}; use one of "
-                                 f"{sorted(tags) + ['random']} or a checkpoint path")
+                raise ValueError(
+                    f"CLIP {arch!r} has no weights {weights!r}; use one of "
+                    f"{sorted(tags) + ['random']} or a checkpoint path"
+                )
             _load_weights(model, weights)
         return cls(model.to(device=device, dtype=dtype), arch, str(weights))
 
-    def train(self, mode: bool = True): return super().train(False)  # a frozen CLIP stays in eval mode
+    def train(self, mode: bool = True):
+        return super().train(False)  # a frozen CLIP stays in eval mode
+
     def requires_grad_(self, requires_grad: bool = True):
-        if requires_grad: raise RuntimeError("FrozenClip is frozen by design (METHOD 1); train prompts instead")
+        if requires_grad:
+            raise RuntimeError("FrozenClip is frozen by design (METHOD 1); train prompts instead")
         return self
 
     patch_size = property(lambda self: self.model.visual.patch_size[0])
@@ -250,17 +298,23 @@ class FrozenClip(nn.Module):
 
     def preprocess(self, image: np.ndarray) -> torch.Tensor:  # (H,W,3) uint8 RGB -> (1,3,H',W'), sides up to /16
         return to_clip_input(image, self.patch_size).to(device=self.device, dtype=self.dtype)
+
     def encode_image(self, x: torch.Tensor, with_attn: bool = False) -> ImageFeatures:  # see vit_features
         return vit_features(self.model.visual, x, with_attn)
+
     def tokenize(self, texts: str | list[str]) -> torch.Tensor:  # (K,L) long: [SOS] text [EOS] 0...
         return self.tokenizer([texts] if isinstance(texts, str) else list(texts)).to(self.device)
+
     def token_embedding(self, tokens: torch.Tensor) -> torch.Tensor:  # (K,L) long -> (K,L,Wt)
         return self.model.token_embedding(tokens.to(self.device))
+
     def encode_text(self, token_embeds: torch.Tensor, eot_idx: torch.Tensor) -> torch.Tensor:  # see text_features
         return text_features(self.model, token_embeds, eot_idx)
+
     def encode_texts(self, texts: str | list[str]) -> torch.Tensor:  # (K,D) features of plain texts
         tok = self.tokenize(texts)
         return self.encode_text(self.token_embedding(tok), tok.argmax(-1))
+
     def logits(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:  # (B,D),(K,D) -> (B,K), >= fp32
         # fp32 even under autocast: bf16 would round 100*cosine to steps of 0.125-0.5, a sizeable part of the class gaps
         dt = torch.promote_types(torch.promote_types(image_emb.dtype, text_emb.dtype), torch.float32)

@@ -24,9 +24,11 @@ from .core import settings_hash
 # %% ../nbs/12_config.ipynb #c7a362f7
 DATASETS = ("voc", "coco", "demo", "fake_voc", "fake_coco")
 
+
 @dataclass
 class DataConfig:
     "Which dataset and which part of it (METHOD 0)."
+
     dataset: Literal["voc", "coco", "demo", "fake_voc", "fake_coco"] = "voc"  # fake_*: a tiny tree made on the fly
     root: str | None = None  # dataset root; None = the standard place under data_dir()
     train_split: str = "train_aug"  # prompts are trained and seeds made and scored on this split
@@ -38,24 +40,31 @@ class DataConfig:
     fake_size: tuple[int, int] = (64, 48)  # fake_*: image (width, height)
     heldout_fraction: float = 0.0  # share of train images held out for choosing bg_power by ground truth (METHOD 8)
 
+
 @dataclass
 class ClipConfig:
     "The frozen CLIP (METHOD 1)."
+
     arch: str = "ViT-B-16"  # open_clip architecture, or "tiny" (random only)
     weights: str = "openai"  # "openai", "random" or a checkpoint path
-    fallback: Literal["random", "tiny"] | None = None  # weights unresolvable offline: untrained arch ("random") or the tiny arch; None = fail
+    fallback: Literal["random", "tiny"] | None = (
+        None  # weights unresolvable offline: untrained arch ("random") or the tiny arch; None = fail
+    )
 
 # %% ../nbs/12_config.ipynb #f6c7daf3
 @dataclass
 class PromptConfig:
     "One learned prompt set and its training schedule (METHOD 2, 6, 7)."
+
     n_ctx: int = 16  # context length M
     shared_ctx: bool = True  # one context for all classes (False: one per class)
     name_position: Literal["after", "before"] = "after"  # class name after or before the context
     learned_bg: bool = False  # background prompts purely learned (True) or the background words
     n_learned_bg: int = 25  # number of purely learned background prompts
     init_std: float = 0.015  # context init N(0, std^2)
-    loss: Literal["contrastive", "cam_activation", "joint"] = "contrastive"  # joint (prompts_seg only): both sets together, the paper's text (ablation)
+    loss: Literal["contrastive", "cam_activation", "joint"] = (
+        "contrastive"  # joint (prompts_seg only): both sets together, the paper's text (ablation)
+    )
     iterations: int = 1800  # optimiser steps
     checkpoint: int | None = None  # iteration whose checkpoint is used; None = the last
     lr: float = 1e-3  # peak learning rate of the cosine schedule
@@ -73,14 +82,17 @@ class PromptConfig:
     log_every: int = 10  # log.csv row every N iterations
     save_every: int = 0  # extra checkpoint every N iterations (0: only the last and `checkpoint`)
 
+
 def _seg_prompts_default() -> PromptConfig:
-    return PromptConfig(shared_ctx=False, name_position="before", learned_bg=True, loss="cam_activation",
-                        iterations=17000)
+    return PromptConfig(
+        shared_ctx=False, name_position="before", learned_bg=True, loss="cam_activation", iterations=17000
+    )
 
 # %% ../nbs/12_config.ipynb #18ccfd7e
 @dataclass
 class CamSettings:
     "Grad-CAM and attention-affinity refinement for one prompt set (METHOD 3-5)."
+
     refine: bool = True  # attention-affinity refinement (CAA) on/off
     rounds: int = 1  # Sinkhorn normalisation rounds
     box_threshold: float = 0.4  # box mask threshold t (fraction of the max)
@@ -88,9 +100,11 @@ class CamSettings:
     k: int = 2  # affinity power
     released_box_clip: bool = True  # CLIP-ES's clipping of box ends (fma_wsss.cam.box_mask)
 
+
 @dataclass
 class MasksConfig:
     "Class-agnostic masks for SAMS (METHOD 8): SAM, or superpixels where SAM is not wanted/available."
+
     generator: Literal["sam", "slic", "felzenszwalb"] = "sam"  # mask generator
     fallback: Literal["slic", "felzenszwalb"] | None = None  # used when SAM weights cannot be resolved; None = fail
     sam_arch: Literal["vit_h", "vit_l", "vit_b", "tiny"] = "vit_h"  # SAM image encoder
@@ -113,14 +127,19 @@ class MasksConfig:
 @dataclass
 class SeedsConfig:
     "The SAMS seed rule (METHOD 8)."
+
     bg_power_coarse: float = 0.6  # background exponent p of the coarse seeds
     bg_power_fine: float = 0.7  # background exponent p of the fine seeds
     use_masks: bool = True  # False: seeds from CAM scores alone (METHOD 4; ablation without SAMS)
-    bg_power_coarse_grid: list[float] = field(default_factory=list)  # if set, coarse p chosen among these on the held-out subset
+    bg_power_coarse_grid: list[float] = field(
+        default_factory=list
+    )  # if set, coarse p chosen among these on the held-out subset
+
 
 @dataclass
 class SegmenterConfig:
     "Stage 2: an off-the-shelf segmentation network trained on the fine seeds (METHOD 9)."
+
     enabled: bool = True  # False: stop after the fine seeds
     model: str = "mask2former_swin-l"  # model name known to fma_wsss.segmenter
     backbone_weights: str = "default"  # "default", "random" or a checkpoint path
@@ -130,9 +149,11 @@ class SegmenterConfig:
     val_interval: int = 0  # evaluate every N iterations during training (0: only at the end)
     gpus: int = 1  # >1: distributed data parallel through torchrun, one process per GPU (mmseg launcher "pytorch")
 
+
 @dataclass
 class RunSettings:
     "How the run is executed; nothing here changes the results except `seed`."
+
     name: str = ""  # run name (default: the profile name)
     seed: int = 0  # random seed
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N"
@@ -143,6 +164,7 @@ class RunSettings:
 @dataclass
 class RunConfig:
     "Every setting of one run, in sections. Build it with `load_config`, not by hand."
+
     profile: str = "paper-voc"  # the profile it was built from
     data: DataConfig = field(default_factory=DataConfig)
     clip: ClipConfig = field(default_factory=ClipConfig)
@@ -155,13 +177,20 @@ class RunConfig:
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
     run: RunSettings = field(default_factory=RunSettings)
 
-    def to_dict(self) -> dict: return dataclasses.asdict(self)
-    def to_json(self, indent: int = 2) -> str: return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
-    def section(self, name: str) -> dict: return dataclasses.asdict(getattr(self, name))
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+
+    def section(self, name: str) -> dict:
+        return dataclasses.asdict(getattr(self, name))
+
     def hash(self, *sections: str) -> str:
         "Short hash of the named sections (all when none are named)."
         names = sections or SECTIONS
         return settings_hash({s: self.section(s) for s in names})
+
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "profile")
 
@@ -169,61 +198,90 @@ SECTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name != "pro
 class ConfigError(ValueError):
     "One or more settings are unknown or have the wrong type; the message names each."
 
+
 def _type_name(tp) -> str:
-    if tp is type(None): return "None"
-    if typing.get_origin(tp) is Literal: return " | ".join(repr(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "None"
+    if typing.get_origin(tp) is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         return " | ".join(_type_name(a) for a in typing.get_args(tp))
-    if typing.get_args(tp): return f"{typing.get_origin(tp).__name__}[{', '.join(_type_name(a) for a in typing.get_args(tp))}]"
+    if typing.get_args(tp):
+        return f"{typing.get_origin(tp).__name__}[{', '.join(_type_name(a) for a in typing.get_args(tp))}]"
     return getattr(tp, "__name__", str(tp))
 
-class _Bad(Exception): pass
+
+class _Bad(Exception):
+    pass
 
 # %% ../nbs/12_config.ipynb #f697e9a2
 def _coerce(value, tp):
     "`value` checked against annotation `tp` (converted where lossless); raises `_Bad` otherwise."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if isinstance(value, str) and tp is not str and not (origin is Literal and value in args) and not (
-            origin in (typing.Union, types.UnionType) and str in args):
-        try: value = yaml.safe_load(value)
-        except yaml.YAMLError: raise _Bad()
+    if (
+        isinstance(value, str)
+        and tp is not str
+        and not (origin is Literal and value in args)
+        and not (origin in (typing.Union, types.UnionType) and str in args)
+    ):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise _Bad()
     if origin in (typing.Union, types.UnionType):
-        if type(None) in args and value in ("null", "None", "~"): return None  # YAML/Python spellings of None
+        if type(None) in args and value in ("null", "None", "~"):
+            return None  # YAML/Python spellings of None
         for a in args:
-            try: return _coerce(value, a)
-            except _Bad: pass
+            try:
+                return _coerce(value, a)
+            except _Bad:
+                pass
         raise _Bad()
     if origin is Literal:
-        if value in args and type(value) in {type(a) for a in args}: return value
+        if value in args and type(value) in {type(a) for a in args}:
+            return value
         raise _Bad()
     if tp is type(None):
-        if value is None: return None
+        if value is None:
+            return None
         raise _Bad()
     if tp is bool:
-        if isinstance(value, bool): return value
+        if isinstance(value, bool):
+            return value
         raise _Bad()
     if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool): return value
-        if isinstance(value, float) and value.is_integer(): return int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
         raise _Bad()
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool): return float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string: METHOD's own spelling of lr
-            try: return float(value)
-            except ValueError: raise _Bad()
+            try:
+                return float(value)
+            except ValueError:
+                raise _Bad()
         raise _Bad()
     if tp is str:
-        if isinstance(value, str): return value
+        if isinstance(value, str):
+            return value
         raise _Bad()
     if origin in (tuple, list):
-        if not isinstance(value, (list, tuple)): raise _Bad()
-        if origin is tuple and len(args) == 2 and args[1] is Ellipsis: args = (args[0],) * len(value)
-        elif origin is tuple and len(args) != len(value): raise _Bad()
-        if not args: return origin(value)
+        if not isinstance(value, (list, tuple)):
+            raise _Bad()
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            args = (args[0],) * len(value)
+        elif origin is tuple and len(args) != len(value):
+            raise _Bad()
+        if not args:
+            return origin(value)
         item_types = args * len(value) if origin is list else args
         return origin(_coerce(v, a) for v, a in zip(value, item_types))
     if tp is dict or origin is dict:
-        if isinstance(value, dict): return dict(value)
+        if isinstance(value, dict):
+            return dict(value)
         raise _Bad()
     raise _Bad()
 
@@ -231,43 +289,59 @@ def _coerce(value, tp):
 def _section_types() -> dict[str, type]:
     return {f.name: f.default_factory().__class__ for f in dataclasses.fields(RunConfig) if f.name != "profile"}
 
+
 def setting_names() -> list[str]:
     "Every valid `section.field` name."
     return [f"{s}.{f.name}" for s, cls in _section_types().items() for f in dataclasses.fields(cls)]
 
+
 def _resolve_name(name: str, valid: list[str]) -> tuple[str | None, str | None]:
     "(`section.field`, None) for a valid name, else (None, why)."
-    if name in valid: return name, None
+    if name in valid:
+        return name, None
     flat = {v.replace(".", "_"): v for v in valid}
-    if name in flat: return flat[name], None
+    if name in flat:
+        return flat[name], None
     bare = [v for v in valid if v.split(".", 1)[1] == name]
-    if len(bare) == 1: return bare[0], None
-    if len(bare) > 1: return None, f"ambiguous: {name!r} is in several sections; write one of {bare}"
+    if len(bare) == 1:
+        return bare[0], None
+    if len(bare) > 1:
+        return None, f"ambiguous: {name!r} is in several sections; write one of {bare}"
     close = difflib.get_close_matches(name, valid + list(flat), n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "no close match"
     return None, f"unknown setting {name!r} ({hint})"
 
 # %% ../nbs/12_config.ipynb #90c82699
-def resolve_overrides(overrides: dict, # {name: value}; names as `setting_names()` or their short forms
-                      source: str = "overrides", # where they came from, for the error message
-                     ) -> dict:
+def resolve_overrides(
+    overrides: dict,  # {name: value}; names as `setting_names()` or their short forms
+    source: str = "overrides",  # where they came from, for the error message
+) -> dict:
     "`{section.field: value}` with full names and values checked (and converted) against the field types."
     valid, errors, out = setting_names(), [], {}
     types_ = {f"{s}.{f.name}": f.type for s, cls in _section_types().items() for f in dataclasses.fields(cls)}
     for name, value in overrides.items():
         full, why = _resolve_name(str(name), valid)
-        if full is None: errors.append(why); continue
-        try: out[full] = _coerce(value, types_[full])
-        except _Bad: errors.append(f"{full}: expected {_type_name(types_[full])}, got {value!r} ({type(value).__name__})")
+        if full is None:
+            errors.append(why)
+            continue
+        try:
+            out[full] = _coerce(value, types_[full])
+        except _Bad:
+            errors.append(f"{full}: expected {_type_name(types_[full])}, got {value!r} ({type(value).__name__})")
     if errors:
-        raise ConfigError(f"{len(errors)} bad setting(s) in {source}:\n  " + "\n  ".join(errors)
-                          + "\n(list every valid name with `fma_wsss.config.setting_names()`)")
+        raise ConfigError(
+            f"{len(errors)} bad setting(s) in {source}:\n  "
+            + "\n  ".join(errors)
+            + "\n(list every valid name with `fma_wsss.config.setting_names()`)"
+        )
     return out
 
-def apply_overrides(cfg: RunConfig, # the configuration to change (not modified)
-                    overrides: dict, # {name: value}; names as `setting_names()` or their short forms
-                    source: str = "overrides", # where they came from, for the error message
-                   ) -> RunConfig:
+
+def apply_overrides(
+    cfg: RunConfig,  # the configuration to change (not modified)
+    overrides: dict,  # {name: value}; names as `setting_names()` or their short forms
+    source: str = "overrides",  # where they came from, for the error message
+) -> RunConfig:
     "A copy of `cfg` with `overrides` applied, every value checked against its field's type."
     cfg = _deepcopy(cfg)
     for full, value in resolve_overrides(overrides, source).items():
@@ -275,28 +349,38 @@ def apply_overrides(cfg: RunConfig, # the configuration to change (not modified)
         setattr(getattr(cfg, sec), fld, value)
     return cfg
 
+
 def _deepcopy(cfg: RunConfig) -> RunConfig:
     import copy
+
     return copy.deepcopy(cfg)
 
 # %% ../nbs/12_config.ipynb #56be9237
 def _profiles_dir() -> Path:
     "`fma_wsss/profiles/` (package data, shipped with the package)."
     import fma_wsss
+
     return Path(fma_wsss.__file__).parent / "profiles"
+
 
 def list_profiles() -> list[str]:
     "Names of the profiles shipped with the package."
     return sorted(p.stem for p in _profiles_dir().glob("*.yaml"))
 
+
 def _profile_path(name: str) -> Path:
     p = Path(name)
-    if p.suffix in (".yaml", ".yml") and p.is_file(): return p
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        return p
     q = _profiles_dir() / f"{name}.yaml"
-    if q.is_file(): return q
+    if q.is_file():
+        return q
     close = difflib.get_close_matches(name, list_profiles(), n=2, cutoff=0.4)
-    raise ConfigError(f"unknown profile {name!r}: the profiles are {list_profiles()}"
-                      + (f" (did you mean {close[0]!r}?)" if close else "") + ", or give a path to a .yaml file")
+    raise ConfigError(
+        f"unknown profile {name!r}: the profiles are {list_profiles()}"
+        + (f" (did you mean {close[0]!r}?)" if close else "")
+        + ", or give a path to a .yaml file"
+    )
 
 # %% ../nbs/12_config.ipynb #52374029
 def _flatten(d: dict, source: str) -> dict:
@@ -308,38 +392,50 @@ def _flatten(d: dict, source: str) -> dict:
         out.update({f"{sec}.{k}": v for k, v in vals.items()})
     return out
 
+
 def _read_profile(name: str, seen: tuple = ()) -> tuple[dict, str]:
     "The flattened settings of profile `name` (its `extends` chain applied first) and its name."
     path = _profile_path(name)
-    try: raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e: raise ConfigError(f"profile {path} is not valid YAML: {e}") from None
-    if not isinstance(raw, dict): raise ConfigError(f"profile {path} must be a mapping of sections")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"profile {path} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"profile {path} must be a mapping of sections")
     base = raw.pop("extends", None)
-    if isinstance(base, str) and Path(base).suffix in (".yaml", ".yml") and not Path(base).is_absolute() \
-            and (path.parent / base).is_file():
+    if (
+        isinstance(base, str)
+        and Path(base).suffix in (".yaml", ".yml")
+        and not Path(base).is_absolute()
+        and (path.parent / base).is_file()
+    ):
         base = str(path.parent / base)  # a file beside the one that extends it, wherever the run starts from
-    if base in seen + (name,): raise ConfigError(f"profile {path}: `extends` loops back to {base!r}")
+    if base in seen + (name,):
+        raise ConfigError(f"profile {path}: `extends` loops back to {base!r}")
     flat = _read_profile(base, seen + (name,))[0] if base else {}
     flat.update(_flatten(raw, str(path)))
     return flat, (path.stem if path.parent == _profiles_dir() else str(path))
 
 # %% ../nbs/12_config.ipynb #39305dc0
-def load_config(profile: str = "smoke", # profile name (see `list_profiles()`) or path to a YAML file
-                overrides: dict | None = None, # {name: value} applied after the profile
-                **params, # more overrides, papermill style (`bg_power_fine=0.5`); None values are skipped
-               ) -> RunConfig:
+def load_config(
+    profile: str = "smoke",  # profile name (see `list_profiles()`) or path to a YAML file
+    overrides: dict | None = None,  # {name: value} applied after the profile
+    **params,  # more overrides, papermill style (`bg_power_fine=0.5`); None values are skipped
+) -> RunConfig:
     "The validated `RunConfig` of `profile` with `overrides` and `params` applied (in that order)."
     flat, name = _read_profile(profile)
     cfg = apply_overrides(RunConfig(profile=name), flat, source=f"profile {name!r}")
     extra = {**(overrides or {}), **{k: v for k, v in params.items() if v is not None}}
     cfg = apply_overrides(cfg, extra, source="overrides") if extra else cfg
-    if not cfg.run.name: cfg.run.name = Path(name).stem  # a profile path names the run by its file stem
+    if not cfg.run.name:
+        cfg.run.name = Path(name).stem  # a profile path names the run by its file stem
     return cfg
 
 # %% ../nbs/12_config.ipynb #1cd331b9
 def to_overrides(cfg: RunConfig) -> dict:
     "`cfg` as flat `{section.field: value}` overrides (what `load_config` would need to rebuild it)."
     return {f"{s}.{k}": v for s in SECTIONS for k, v in cfg.section(s).items()}
+
 
 def from_dict(d: dict) -> RunConfig:
     "Rebuild a `RunConfig` from `to_dict()` output (e.g. a run folder's config.json), validated."

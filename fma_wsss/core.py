@@ -20,113 +20,153 @@ __all__ = ['ROOT_MARKER', 'project_root', 'data_dir', 'weights_dir', 'cache_dir'
 # %% ../nbs/00_core.ipynb #2981c181
 ROOT_MARKER = "settings.ini"
 
-def project_root(start: Path | str | None = None, # where to start looking; default: the current folder
-                ) -> Path:
+
+def project_root(
+    start: Path | str | None = None,  # where to start looking; default: the current folder
+) -> Path:
     "The closest folder at or above `start` (then above this file) holding `settings.ini`."
     env = os.environ.get("FMA_WSSS_ROOT")
-    if env: return Path(env).resolve()
+    if env:
+        return Path(env).resolve()
     here = globals().get("__file__")  # unset when this runs inside the notebook itself
     for base in [Path(start or Path.cwd()).resolve(), *([Path(here).resolve().parent] if here else [])]:
         for p in [base, *base.parents]:
-            if (p / ROOT_MARKER).is_file() and (p / "fma_wsss").is_dir(): return p
+            if (p / ROOT_MARKER).is_file() and (p / "fma_wsss").is_dir():
+                return p
     return Path.cwd().resolve()
 
 # %% ../nbs/00_core.ipynb #4767fedf
 def _dir(env: str, default: str, create: bool) -> Path:
     p = Path(os.environ.get(env) or project_root() / default).expanduser().resolve()
-    if create: p.mkdir(parents=True, exist_ok=True)
+    if create:
+        p.mkdir(parents=True, exist_ok=True)
     return p
+
 
 def data_dir(create: bool = False) -> Path:
     "Datasets (`$FMA_WSSS_DATA`, default `<root>/data`)."
     return _dir("FMA_WSSS_DATA", "data", create)
 
+
 def weights_dir(create: bool = False) -> Path:
     "Checkpoints (`$FMA_WSSS_WEIGHTS`, default `<root>/data/weights`)."
     return _dir("FMA_WSSS_WEIGHTS", "data/weights", create)
 
+
 def cache_dir(create: bool = False) -> Path:
     "Stage outputs cached by settings hash (`$FMA_WSSS_CACHE`, default `<root>/data/cache`)."
     return _dir("FMA_WSSS_CACHE", "data/cache", create)
+
 
 def reports_dir(create: bool = False) -> Path:
     "Run folders (`$FMA_WSSS_REPORTS`, default `<root>/reports`)."
     return _dir("FMA_WSSS_REPORTS", "reports", create)
 
 # %% ../nbs/00_core.ipynb #3759929d
-def seed_everything(seed: int, # seeds python, numpy and torch (all devices)
-                    deterministic: bool = False, # also ask torch for deterministic kernels
-                   ) -> torch.Generator:
+def seed_everything(
+    seed: int,  # seeds python, numpy and torch (all devices)
+    deterministic: bool = False,  # also ask torch for deterministic kernels
+) -> torch.Generator:
     "Seed every generator the project uses; returns a CPU `torch.Generator` seeded the same."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
-    if deterministic: torch.use_deterministic_algorithms(True, warn_only=True)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
     return torch.Generator().manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #74a1c653
-def pick_device(pref: str = "auto", # "auto", "cpu", "cuda" or "cuda:N"
-               ) -> torch.device:
+def pick_device(
+    pref: str = "auto",  # "auto", "cpu", "cuda" or "cuda:N"
+) -> torch.device:
     "The device asked for; `auto` takes CUDA when there is one. Asking for CUDA without one is an error."
-    if pref == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if pref == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(pref)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {pref!r} was asked for but torch sees no CUDA device; use 'cpu' or 'auto'")
     return dev
 
-def autocast_dtype(device: torch.device, # the device the computation runs on
-                  ) -> torch.dtype | None:
+
+def autocast_dtype(
+    device: torch.device,  # the device the computation runs on
+) -> torch.dtype | None:
     "Mixed-precision dtype for training on `device` (METHOD 1: bf16/fp16 on GPU), None on the CPU."
-    if device.type != "cuda": return None
+    if device.type != "cuda":
+        return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 # %% ../nbs/00_core.ipynb #706d3712
-def get_logger(name: str = "fma_wsss", # logger name; modules pass their own
-               level: int | str = logging.INFO) -> logging.Logger:
+def get_logger(
+    name: str = "fma_wsss",  # logger name; modules pass their own
+    level: int | str = logging.INFO,
+) -> logging.Logger:
     "A logger writing `time level name: message` to stderr once (no duplicate handlers)."
     log = logging.getLogger(name)
     root = logging.getLogger("fma_wsss")
     if not root.handlers:
         h = logging.StreamHandler()
         h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
-        root.addHandler(h); root.propagate = False
+        root.addHandler(h)
+        root.propagate = False
     root.setLevel(level)
     return log
 
 # %% ../nbs/00_core.ipynb #c151c6c6
-def sha256_file(path: Path | str, # file to hash
-                chunk: int = 1 << 20) -> str:
+def sha256_file(
+    path: Path | str,  # file to hash
+    chunk: int = 1 << 20,
+) -> str:
     "Hex sha256 of a file, read in chunks."
     import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for b in iter(lambda: f.read(chunk), b""): h.update(b)
+        for b in iter(lambda: f.read(chunk), b""):
+            h.update(b)
     return h.hexdigest()
 
-def settings_hash(obj, # any JSON-serialisable settings (dicts are key-sorted)
-                  n: int = 12) -> str:
+
+def settings_hash(
+    obj,  # any JSON-serialisable settings (dicts are key-sorted)
+    n: int = 12,
+) -> str:
     "Short stable hash of settings, used to key caches so two settings never mix."
-    import hashlib, json
+    import hashlib
+    import json
+
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:n]
 
-def atomic_write_bytes(path: Path | str, # final path
-                       data: bytes):
+
+def atomic_write_bytes(
+    path: Path | str,  # final path
+    data: bytes,
+):
     "Write to a temporary file beside `path`, then rename: an interruption never leaves a truncated file."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data); os.replace(tmp, path)
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 # %% ../nbs/00_core.ipynb #1e391d1f
-def guard_settings(path: Path | str, # the folder's settings file, e.g. `<out>/settings.json`
-                   settings: dict, # JSON-serialisable settings of the outputs about to be written there
-                   error: type[Exception] = RuntimeError, # what to raise when they differ
-                   what: str = "outputs", # what the folder holds, for the message
-                  ) -> dict:
+def guard_settings(
+    path: Path | str,  # the folder's settings file, e.g. `<out>/settings.json`
+    settings: dict,  # JSON-serialisable settings of the outputs about to be written there
+    error: type[Exception] = RuntimeError,  # what to raise when they differ
+    what: str = "outputs",  # what the folder holds, for the message
+) -> dict:
     "Write `settings` at `path` when absent; raise `error` naming both when it records other settings. Returns them as stored."
     import json
+
     path, want = Path(path), json.loads(json.dumps(settings, sort_keys=True, default=str))
     if not path.is_file():
-        atomic_write_bytes(path, json.dumps(want, indent=1, sort_keys=True).encode()); return want
+        atomic_write_bytes(path, json.dumps(want, indent=1, sort_keys=True).encode())
+        return want
     old = json.loads(path.read_text())
     if old != want:
-        raise error(f"{path.parent} holds {what} made with other settings ({path}: {old}, not {want}); "
-                    f"use another folder or delete it (two settings never mix)")
+        raise error(
+            f"{path.parent} holds {what} made with other settings ({path}: {old}, not {want}); "
+            f"use another folder or delete it (two settings never mix)"
+        )
     return want

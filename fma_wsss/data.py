@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -26,24 +26,30 @@ __all__ = ['IGNORE_INDEX', 'VOC_CLASS_NAMES', 'VOC_CLIP_NAMES', 'VOC_BG_WORDS', 
 # %% ../nbs/01_data.ipynb #6b24e5b4
 IGNORE_INDEX = 255  # METHOD 0: ignored pixels in ground truth and seeds
 
+
 @dataclass(frozen=True)
 class Vocab:
     "Label names of a dataset: label 0 is background, labels 1..C the foreground classes."
+
     name: str  # dataset family, e.g. "voc"
     class_names: tuple[str, ...]  # C+1 label names, "background" first
     clip_names: tuple[str, ...]  # C foreground names fed to CLIP (synonym-enriched), same order
     bg_words: tuple[str, ...]  # background vocabulary (extra background prompts)
 
     def __post_init__(self):
-        for f in ("class_names", "clip_names", "bg_words"): object.__setattr__(self, f, tuple(getattr(self, f)))
+        for f in ("class_names", "clip_names", "bg_words"):
+            object.__setattr__(self, f, tuple(getattr(self, f)))
         if not self.class_names or self.class_names[0] != "background":
             raise ValueError(f"Vocab {self.name!r}: class_names must start with 'background'")
         if len(self.clip_names) != len(self.class_names) - 1:
-            raise ValueError(f"Vocab {self.name!r}: {len(self.clip_names)} clip_names for "
-                             f"{len(self.class_names) - 1} foreground classes")
+            raise ValueError(
+                f"Vocab {self.name!r}: {len(self.clip_names)} clip_names for "
+                f"{len(self.class_names) - 1} foreground classes"
+            )
         if len(set(self.class_names)) != len(self.class_names):
             raise ValueError(f"Vocab {self.name!r}: duplicate class names")
-        if self.num_classes > IGNORE_INDEX: raise ValueError(f"Vocab {self.name!r}: too many classes for uint8 labels")
+        if self.num_classes > IGNORE_INDEX:
+            raise ValueError(f"Vocab {self.name!r}: too many classes for uint8 labels")
 
     @property
     def num_classes(self) -> int:
@@ -52,43 +58,255 @@ class Vocab:
 
     def label_of(self, class_name: str) -> int:
         "The label value (1..C, or 0 for background) of a class name; unknown names list the valid ones."
-        try: return self.class_names.index(class_name)
+        try:
+            return self.class_names.index(class_name)
         except ValueError:
-            raise KeyError(f"unknown class name {class_name!r} for vocabulary {self.name!r}; "
-                           f"valid names: {', '.join(self.class_names)}") from None
+            raise KeyError(
+                f"unknown class name {class_name!r} for vocabulary {self.name!r}; "
+                f"valid names: {', '.join(self.class_names)}"
+            ) from None
 
 # %% ../nbs/01_data.ipynb #9b5692ed
-VOC_CLASS_NAMES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
-    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-    "train", "tvmonitor")
-VOC_CLIP_NAMES = ("aeroplane", "bicycle", "bird avian", "boat", "bottle", "bus", "car", "cat", "chair seat",
-    "cow", "diningtable", "dog", "horse", "motorbike", "person with clothes,people,human", "pottedplant",
-    "sheep", "sofa", "train", "tvmonitor screen")
-VOC_BG_WORDS = ("ground", "land", "grass", "tree", "building", "wall", "sky", "lake", "water", "river",
-    "sea", "railway", "railroad", "keyboard", "helmet", "cloud", "house", "mountain", "ocean", "road",
-    "rock", "street", "valley", "bridge", "sign")  # METHOD 0: 25 words
+VOC_CLASS_NAMES = (
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
+VOC_CLIP_NAMES = (
+    "aeroplane",
+    "bicycle",
+    "bird avian",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair seat",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person with clothes,people,human",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor screen",
+)
+VOC_BG_WORDS = (
+    "ground",
+    "land",
+    "grass",
+    "tree",
+    "building",
+    "wall",
+    "sky",
+    "lake",
+    "water",
+    "river",
+    "sea",
+    "railway",
+    "railroad",
+    "keyboard",
+    "helmet",
+    "cloud",
+    "house",
+    "mountain",
+    "ocean",
+    "road",
+    "rock",
+    "street",
+    "valley",
+    "bridge",
+    "sign",
+)  # METHOD 0: 25 words
 VOC_VOCAB = Vocab("voc", VOC_CLASS_NAMES, VOC_CLIP_NAMES, VOC_BG_WORDS)
 
 # %% ../nbs/01_data.ipynb #69c8fe52
-COCO_CLASS_NAMES = ("background", "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train",
-    "truck", "boat", "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat",
-    "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag",
-    "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove",
-    "skateboard", "surfboard", "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl",
-    "banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair",
-    "couch", "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard",
-    "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
-    "teddy bear", "hair drier", "toothbrush")
-COCO_CLIP_NAMES = ("person with clothes,people,human", "bicycle", "car", "motorbike", "aeroplane", "bus",
-    "train", "truck", "boat", "traffic light", "fire hydrant", "stop sign", "parking meter", "bench",
-    "bird avian", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack,bag",
-    "umbrella,parasol", "handbag,purse", "necktie", "suitcase", "frisbee", "skis", "sknowboard", "sports ball",
-    "kite", "baseball bat", "glove", "skateboard", "surfboard", "tennis racket", "bottle", "wine glass", "cup",
-    "fork", "knife", "dessertspoon", "bowl", "banana", "apple", "sandwich", "orange", "broccoli", "carrot",
-    "hot dog", "pizza", "donut", "cake", "chair seat", "sofa", "pottedplant", "bed", "diningtable", "toilet",
-    "tvmonitor screen", "laptop", "mouse", "remote control", "keyboard", "cell phone", "microwave", "oven",
-    "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hairdrier,blowdrier",
-    "toothbrush")
+COCO_CLASS_NAMES = (
+    "background",
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "airplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "backpack",
+    "umbrella",
+    "handbag",
+    "tie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "snowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "baseball glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "spoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair",
+    "couch",
+    "potted plant",
+    "bed",
+    "dining table",
+    "toilet",
+    "tv",
+    "laptop",
+    "mouse",
+    "remote",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hair drier",
+    "toothbrush",
+)
+COCO_CLIP_NAMES = (
+    "person with clothes,people,human",
+    "bicycle",
+    "car",
+    "motorbike",
+    "aeroplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird avian",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "backpack,bag",
+    "umbrella,parasol",
+    "handbag,purse",
+    "necktie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "sknowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "dessertspoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair seat",
+    "sofa",
+    "pottedplant",
+    "bed",
+    "diningtable",
+    "toilet",
+    "tvmonitor screen",
+    "laptop",
+    "mouse",
+    "remote control",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hairdrier,blowdrier",
+    "toothbrush",
+)
 COCO_BG_WORDS = tuple(w for w in VOC_BG_WORDS if w not in ("keyboard", "sign"))  # METHOD 0: 23 words
 COCO_VOCAB = Vocab("coco", COCO_CLASS_NAMES, COCO_CLIP_NAMES, COCO_BG_WORDS)
 
@@ -96,80 +314,104 @@ COCO_VOCAB = Vocab("coco", COCO_CLASS_NAMES, COCO_CLIP_NAMES, COCO_BG_WORDS)
 class DataError(ValueError):
     "A dataset file or folder exists but its content is not what the layout promises."
 
+
 class LabelError(DataError):
     "A label map (or an image-level label) is invalid: wrong PNG mode, value out of range, wrong size."
+
 
 class ImageReadError(DataError):
     "An image file cannot be decoded."
 
 # %% ../nbs/01_data.ipynb #c8907918
-def voc_palette(n: int = 256, # number of entries
-               ) -> np.ndarray:
+def voc_palette(
+    n: int = 256,  # number of entries
+) -> np.ndarray:
     "The VOC devkit colour map: (n,3) uint8 RGB, entry i built from the bits of i."
     pal = np.zeros((n, 3), np.uint8)
     for i in range(n):
         c, r, g, b = i, 0, 0, 0
         for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j); g |= ((c >> 1) & 1) << (7 - j); b |= ((c >> 2) & 1) << (7 - j)
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
             c >>= 3
         pal[i] = r, g, b
     return pal
 
 # %% ../nbs/01_data.ipynb #c2eb8d68
-def read_image(path: Path | str, # image file (JPEG/PNG/...)
-              ) -> np.ndarray:
+def read_image(
+    path: Path | str,  # image file (JPEG/PNG/...)
+) -> np.ndarray:
     "Decode an image as (H,W,3) uint8 RGB (grey/CMYK/alpha converted; EXIF orientation NOT applied, as in VOC/COCO labels)."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"image file not found: {path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
     try:
-        with Image.open(path) as im: return np.asarray(im.convert("RGB")).copy()
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB")).copy()
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ImageReadError(f"cannot decode image {path}: {e}; re-download or remove it from the split") from e
 
 # %% ../nbs/01_data.ipynb #089499d9
-def read_label(path: Path | str, # palette or grey PNG label map
-               num_classes: int | None = None, # C+1; if given, values in C+1..254 raise
-              ) -> np.ndarray:
+def read_label(
+    path: Path | str,  # palette or grey PNG label map
+    num_classes: int | None = None,  # C+1; if given, values in C+1..254 raise
+) -> np.ndarray:
     "Read a label map as (H,W) uint8 label values (0 background, 1..C, 255 ignore)."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"label file not found: {path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"label file not found: {path}")
     try:
         with Image.open(path) as im:
             if im.mode not in ("P", "L"):
-                raise LabelError(f"label map {path} has PNG mode {im.mode!r}; expected a palette ('P') or "
-                                 f"grey ('L') PNG whose pixel values are the labels")
+                raise LabelError(
+                    f"label map {path} has PNG mode {im.mode!r}; expected a palette ('P') or "
+                    f"grey ('L') PNG whose pixel values are the labels"
+                )
             lab = np.asarray(im).copy()
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise LabelError(f"cannot decode label map {path}: {e}") from e
     if num_classes is not None:
         bad = np.unique(lab[(lab >= num_classes) & (lab != IGNORE_INDEX)])
-        if bad.size: raise LabelError(f"label map {path} (id {path.stem}) has values {bad.tolist()} outside "
-                                      f"0..{num_classes - 1} and {IGNORE_INDEX}: wrong dataset or vocabulary?")
+        if bad.size:
+            raise LabelError(
+                f"label map {path} (id {path.stem}) has values {bad.tolist()} outside "
+                f"0..{num_classes - 1} and {IGNORE_INDEX}: wrong dataset or vocabulary?"
+            )
     return lab
 
-def write_label(path: Path | str, # destination .png
-                label: np.ndarray, # (H,W) integer label values 0..255
-               ):
+
+def write_label(
+    path: Path | str,  # destination .png
+    label: np.ndarray,  # (H,W) integer label values 0..255
+):
     "Write a label map as a VOC-palette PNG, atomically (temp file + rename)."
     label = np.asarray(label)
-    if label.ndim != 2: raise ValueError(f"label for {path} must be (H,W), got shape {label.shape}")
+    if label.ndim != 2:
+        raise ValueError(f"label for {path} must be (H,W), got shape {label.shape}")
     if label.size and (label.min() < 0 or label.max() > 255):
         raise ValueError(f"label for {path} has values outside 0..255")
-    im = Image.fromarray(label.astype(np.uint8), mode="P"); im.putpalette(voc_palette().tobytes())
-    buf = io.BytesIO(); im.save(buf, format="PNG"); atomic_write_bytes(path, buf.getvalue())
+    im = Image.fromarray(label.astype(np.uint8), mode="P")
+    im.putpalette(voc_palette().tobytes())
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
 
 # %% ../nbs/01_data.ipynb #ae065e28
 @dataclass
 class Sample:
     "One image of a dataset with its label map (if any) and image-level labels."
+
     id: str  # image id (file stem)
     image: np.ndarray  # (H,W,3) uint8 RGB
     label: np.ndarray | None  # (H,W) uint8 label values 0..C, 255 ignore; None without ground truth
     classes: np.ndarray  # (P,) int64 foreground label values 1..C present, sorted
 
-def classes_in_label(label: np.ndarray, # (H,W) label values
-                     num_classes: int, # C+1
-                    ) -> np.ndarray:
+
+def classes_in_label(
+    label: np.ndarray,  # (H,W) label values
+    num_classes: int,  # C+1
+) -> np.ndarray:
     "Sorted int64 foreground label values (1..C) present in a label map: the image-level labels (METHOD 0)."
     present = np.bincount(np.asarray(label, np.uint8).ravel(), minlength=256)[1:num_classes]
     return (np.flatnonzero(present) + 1).astype(np.int64)
@@ -179,59 +421,80 @@ def read_split_file(path: Path | str) -> list[str]:
     "Image ids of a split file: the first token of each non-empty line, in order."
     path = Path(path)
     ids = [ln.split()[0] for ln in path.read_text().splitlines() if ln.strip()]
-    if len(set(ids)) != len(ids): raise DataError(f"split file {path} lists some ids twice")
+    if len(set(ids)) != len(ids):
+        raise DataError(f"split file {path} lists some ids twice")
     return ids
+
 
 def _split_error(split: str, split_dir: Path, layout: str) -> FileNotFoundError:
     found = sorted(p.stem for p in split_dir.glob("*.txt")) if split_dir.is_dir() else []
-    return FileNotFoundError(f"no split file for split {split!r} in {split_dir} (split files found: "
-                             f"{found or 'none'}); expected layout: {layout}")
+    return FileNotFoundError(
+        f"no split file for split {split!r} in {split_dir} (split files found: "
+        f"{found or 'none'}); expected layout: {layout}"
+    )
 
 # %% ../nbs/01_data.ipynb #1d348c8e
 def _check_tags(tags: Sequence[int], vocab: Vocab, where: str) -> np.ndarray:
     "Image-level labels as sorted unique int64 label values, refused unless all are in 1..C."
     vals = np.unique(np.asarray(tags, np.int64).reshape(-1))
     bad = vals[(vals < 1) | (vals >= vocab.num_classes)]
-    if bad.size: raise LabelError(f"{where}: image-level labels {bad.tolist()} are not foreground label values "
-                                  f"1..{vocab.num_classes - 1} of vocabulary {vocab.name!r}")
+    if bad.size:
+        raise LabelError(
+            f"{where}: image-level labels {bad.tolist()} are not foreground label values "
+            f"1..{vocab.num_classes - 1} of vocabulary {vocab.name!r}"
+        )
     return vals
+
 
 class SegDataset:
     "Images, optional label maps and image-level labels of one split, addressed by id or position."
-    def __init__(self, name: str, # e.g. "voc"
-                 split: str, # e.g. "train_aug"
-                 vocab: Vocab, # label names
-                 ids: Sequence[str], # image ids, in order
-                 image_dir: Path | str, # holds <id><image_ext>
-                 label_dirs: Sequence[Path | str] = (), # searched in order for <id><label_ext>
-                 tags: dict[str, Sequence[int]] | None = None, # image-level labels (1..C) where there is no label map
-                 image_ext: str = ".jpg", label_ext: str = ".png"):
+
+    def __init__(
+        self,
+        name: str,  # e.g. "voc"
+        split: str,  # e.g. "train_aug"
+        vocab: Vocab,  # label names
+        ids: Sequence[str],  # image ids, in order
+        image_dir: Path | str,  # holds <id><image_ext>
+        label_dirs: Sequence[Path | str] = (),  # searched in order for <id><label_ext>
+        tags: dict[str, Sequence[int]] | None = None,  # image-level labels (1..C) where there is no label map
+        image_ext: str = ".jpg",
+        label_ext: str = ".png",
+    ):
         self.name, self.split, self.vocab, self.ids = name, split, vocab, list(ids)
         self.image_dir, self.label_dirs = Path(image_dir), tuple(Path(p) for p in label_dirs)
         self.tags = {k: _check_tags(v, vocab, f"{name}/{split}, id {k!r}") for k, v in (tags or {}).items()}
         self.image_ext, self.label_ext = image_ext, label_ext
         self._pos = {k: i for i, k in enumerate(self.ids)}
-        if len(self._pos) != len(self.ids): raise DataError(f"{name}/{split}: duplicate image ids")
+        if len(self._pos) != len(self.ids):
+            raise DataError(f"{name}/{split}: duplicate image ids")
         self._labels_cache: dict[str, np.ndarray] = {}
 
-    def __len__(self): return len(self.ids)
-    def __repr__(self): return f"SegDataset({self.name}/{self.split}, {len(self)} images, {self.vocab.num_classes} labels)"
+    def __len__(self):
+        return len(self.ids)
+
+    def __repr__(self):
+        return f"SegDataset({self.name}/{self.split}, {len(self)} images, {self.vocab.num_classes} labels)"
 
     @property
     def has_labels(self) -> bool:
         "True when image-level labels are available (label maps or tags)."
         return bool(self.label_dirs or self.tags)
 
-    def image_path(self, id: str) -> Path: return self.image_dir / f"{id}{self.image_ext}"
+    def image_path(self, id: str) -> Path:
+        return self.image_dir / f"{id}{self.image_ext}"
 
     def label_path(self, id: str) -> Path | None:
         "The label map of `id`: the first found in `label_dirs`; None when there is none and none is required."
         for d in self.label_dirs:
             p = d / f"{id}{self.label_ext}"
-            if p.is_file(): return p
+            if p.is_file():
+                return p
         if self.label_dirs and id not in self.tags:
-            raise FileNotFoundError(f"no label map for id {id!r} of {self.name}/{self.split}: looked for "
-                                    + ", ".join(str(d / f"{id}{self.label_ext}") for d in self.label_dirs))
+            raise FileNotFoundError(
+                f"no label map for id {id!r} of {self.name}/{self.split}: looked for "
+                + ", ".join(str(d / f"{id}{self.label_ext}") for d in self.label_dirs)
+            )
         return None
 
     def read_label(self, id: str) -> np.ndarray | None:
@@ -241,13 +504,18 @@ class SegDataset:
 
     def image_labels(self, id: str) -> np.ndarray:
         "Sorted int64 label values 1..C of the foreground classes in image `id` (label map first, then tags)."
-        if id in self._labels_cache: return self._labels_cache[id].copy()
+        if id in self._labels_cache:
+            return self._labels_cache[id].copy()
         if not self.has_labels:
             raise LabelError(f"{self.name}/{self.split} has no labels (no label maps, no image-level labels)")
         lab = self.read_label(id)
         if lab is None and id not in self.tags:
-            raise LabelError(f"id {id!r} of {self.name}/{self.split} has neither a label map nor image-level labels (tags)")
-        self._labels_cache[id] = out = classes_in_label(lab, self.vocab.num_classes) if lab is not None else self.tags[id]
+            raise LabelError(
+                f"id {id!r} of {self.name}/{self.split} has neither a label map nor image-level labels (tags)"
+            )
+        self._labels_cache[id] = out = (
+            classes_in_label(lab, self.vocab.num_classes) if lab is not None else self.tags[id]
+        )
         return out.copy()
 
     def __getitem__(self, i: int | str) -> Sample:
@@ -255,84 +523,125 @@ class SegDataset:
         image = read_image(self.image_path(id))
         label = self.read_label(id) if self.has_labels else None
         if label is not None and label.shape != image.shape[:2]:
-            raise LabelError(f"label map {self.label_path(id)} is {label.shape} but image {self.image_path(id)} "
-                             f"is {image.shape[:2]}")
+            raise LabelError(
+                f"label map {self.label_path(id)} is {label.shape} but image {self.image_path(id)} is {image.shape[:2]}"
+            )
         classes = self.image_labels(id) if self.has_labels else np.zeros(0, np.int64)
         return Sample(id, image, label, classes)
 
-    def subset(self, ids: Sequence[str], # ids to keep, in this order
-               split: str | None = None, # name of the subset; default "<split>[subset]"
-              ) -> SegDataset:
+    def subset(
+        self,
+        ids: Sequence[str],  # ids to keep, in this order
+        split: str | None = None,  # name of the subset; default "<split>[subset]"
+    ) -> SegDataset:
         "A dataset over some of these ids (same folders, vocabulary and tags), e.g. a held-out subset (METHOD 8)."
-        for id in ids: self._check(id)
-        return SegDataset(self.name, split or f"{self.split}[subset]", self.vocab, ids, self.image_dir,
-                          self.label_dirs, {k: self.tags[k] for k in ids if k in self.tags}, self.image_ext, self.label_ext)
+        for id in ids:
+            self._check(id)
+        return SegDataset(
+            self.name,
+            split or f"{self.split}[subset]",
+            self.vocab,
+            ids,
+            self.image_dir,
+            self.label_dirs,
+            {k: self.tags[k] for k in ids if k in self.tags},
+            self.image_ext,
+            self.label_ext,
+        )
 
     def _check(self, id: str) -> str:
-        if id not in self._pos: raise KeyError(f"id {id!r} is not in {self.name}/{self.split} ({len(self)} ids)")
+        if id not in self._pos:
+            raise KeyError(f"id {id!r} is not in {self.name}/{self.split} ({len(self)} ids)")
         return id
 
 # %% ../nbs/01_data.ipynb #9c816e09
-def load_image_labels(path: Path | str, # JSON file: {id: [class name, ...]}
-                      vocab: Vocab) -> dict[str, np.ndarray]:
+def load_image_labels(
+    path: Path | str,  # JSON file: {id: [class name, ...]}
+    vocab: Vocab,
+) -> dict[str, np.ndarray]:
     "Image-level labels from a JSON file of class names, as sorted int64 label values 1..C per id."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"image-level label file not found: {path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"image-level label file not found: {path}")
     out = {}
     for id, names in json.loads(path.read_text()).items():
-        try: vals = sorted({vocab.label_of(n) for n in names})
-        except KeyError as e: raise LabelError(f"{path}, id {id!r}: {e.args[0]}") from None
-        if 0 in vals: raise LabelError(f"{path}, id {id!r}: 'background' is not an image-level label")
+        try:
+            vals = sorted({vocab.label_of(n) for n in names})
+        except KeyError as e:
+            raise LabelError(f"{path}, id {id!r}: {e.args[0]}") from None
+        if 0 in vals:
+            raise LabelError(f"{path}, id {id!r}: 'background' is not an image-level label")
         out[id] = np.array(vals, np.int64)
     return out
 
 # %% ../nbs/01_data.ipynb #3acb7741
-VOC_LAYOUT = ("<root>/VOCdevkit/VOC2012/{JPEGImages/<id>.jpg, SegmentationClassAug/<id>.png, "
-              "SegmentationClass/<id>.png, ImageSets/Segmentation/<split>.txt}")
+VOC_LAYOUT = (
+    "<root>/VOCdevkit/VOC2012/{JPEGImages/<id>.jpg, SegmentationClassAug/<id>.png, "
+    "SegmentationClass/<id>.png, ImageSets/Segmentation/<split>.txt}"
+)
 VOC_UNLABELLED_SPLITS = ("test",)  # VOC test labels are withheld
+
 
 def _voc_base(root: Path) -> Path:
     for base in (root / "VOCdevkit" / "VOC2012", root / "VOC2012", root):
-        if (base / "JPEGImages").is_dir(): return base
+        if (base / "JPEGImages").is_dir():
+            return base
     raise FileNotFoundError(f"no VOC 2012 tree at {root}: expected {VOC_LAYOUT}")
 
-def voc_dataset(root: Path | str, # folder holding VOCdevkit (or VOCdevkit, or VOC2012)
-                split: str = "train_aug", # a file stem in ImageSets/Segmentation
-               ) -> SegDataset:
+
+def voc_dataset(
+    root: Path | str,  # folder holding VOCdevkit (or VOCdevkit, or VOC2012)
+    split: str = "train_aug",  # a file stem in ImageSets/Segmentation
+) -> SegDataset:
     "PASCAL VOC 2012 (+ SBD train_aug labels) as a `SegDataset` (METHOD 0)."
     base = _voc_base(Path(root).expanduser())
     split_file = base / "ImageSets" / "Segmentation" / f"{split}.txt"
-    if not split_file.is_file(): raise _split_error(split, split_file.parent, VOC_LAYOUT)
-    labels = [] if split in VOC_UNLABELLED_SPLITS else \
-        [p for p in (base / "SegmentationClassAug", base / "SegmentationClass") if p.is_dir()]
+    if not split_file.is_file():
+        raise _split_error(split, split_file.parent, VOC_LAYOUT)
+    labels = (
+        []
+        if split in VOC_UNLABELLED_SPLITS
+        else [p for p in (base / "SegmentationClassAug", base / "SegmentationClass") if p.is_dir()]
+    )
     if split not in VOC_UNLABELLED_SPLITS and not labels:
-        raise FileNotFoundError(f"no label folder in {base}: expected SegmentationClassAug/ (SBD) or "
-                                f"SegmentationClass/; layout {VOC_LAYOUT}")
+        raise FileNotFoundError(
+            f"no label folder in {base}: expected SegmentationClassAug/ (SBD) or "
+            f"SegmentationClass/; layout {VOC_LAYOUT}"
+        )
     return SegDataset("voc", split, VOC_VOCAB, read_split_file(split_file), base / "JPEGImages", labels)
 
 # %% ../nbs/01_data.ipynb #fc4e4bcb
-COCO_LAYOUT = ("<root>/{JPEGImages/<split>2014/<id>.jpg, SegmentationClass/<split>2014/<id>.png "
-               "(or SegmentationClass/<id>.png), ImageSets/<split>.txt}")
+COCO_LAYOUT = (
+    "<root>/{JPEGImages/<split>2014/<id>.jpg, SegmentationClass/<split>2014/<id>.png "
+    "(or SegmentationClass/<id>.png), ImageSets/<split>.txt}"
+)
 
-def coco_dataset(root: Path | str, # folder holding JPEGImages, SegmentationClass, ImageSets
-                 split: str = "train", # "train" or "val" (a file stem in ImageSets)
-                ) -> SegDataset:
+
+def coco_dataset(
+    root: Path | str,  # folder holding JPEGImages, SegmentationClass, ImageSets
+    split: str = "train",  # "train" or "val" (a file stem in ImageSets)
+) -> SegDataset:
     "MS COCO 2014 as label-map PNGs, as a `SegDataset` (METHOD 0)."
     root = Path(root).expanduser()
     split_file = root / "ImageSets" / f"{split}.txt"
-    if not split_file.is_file(): raise _split_error(split, split_file.parent, COCO_LAYOUT)
+    if not split_file.is_file():
+        raise _split_error(split, split_file.parent, COCO_LAYOUT)
     img_dir = root / "JPEGImages" / f"{split}2014"
-    if not img_dir.is_dir(): raise FileNotFoundError(f"no image folder {img_dir}; expected {COCO_LAYOUT}")
+    if not img_dir.is_dir():
+        raise FileNotFoundError(f"no image folder {img_dir}; expected {COCO_LAYOUT}")
     labels = [p for p in (root / "SegmentationClass" / f"{split}2014", root / "SegmentationClass") if p.is_dir()]
-    if not labels: raise FileNotFoundError(f"no label folder {root / 'SegmentationClass'}; expected {COCO_LAYOUT}")
+    if not labels:
+        raise FileNotFoundError(f"no label folder {root / 'SegmentationClass'}; expected {COCO_LAYOUT}")
     return SegDataset("coco", split, COCO_VOCAB, read_split_file(split_file), img_dir, labels)
 
 # %% ../nbs/01_data.ipynb #a691f136
 def _class_colour(c: int) -> np.ndarray:
     return np.clip(voc_palette()[c].astype(int) + 40 * (voc_palette()[c] > 0), 0, 255).astype(np.uint8)
 
-def _fake_sample(rng: np.random.Generator, size: tuple[int, int], n_fg: int, max_objects: int,
-                 ring: bool) -> tuple[np.ndarray, np.ndarray]:
+
+def _fake_sample(
+    rng: np.random.Generator, size: tuple[int, int], n_fg: int, max_objects: int, ring: bool
+) -> tuple[np.ndarray, np.ndarray]:
     "One (image HWC uint8, label (H,W) uint8) pair with 1..max_objects classes drawn as shapes."
     w, h = size
     img = np.clip(rng.normal(118, 6, (h, w, 3)), 0, 255).astype(np.uint8)
@@ -341,74 +650,107 @@ def _fake_sample(rng: np.random.Generator, size: tuple[int, int], n_fg: int, max
     for c in rng.choice(np.arange(1, n_fg + 1), rng.integers(1, max_objects + 1), replace=False):
         bw, bh = rng.integers(w // 4, w // 2 + 1), rng.integers(h // 4, h // 2 + 1)
         x0, y0 = rng.integers(0, w - bw + 1), rng.integers(0, h - bh + 1)
-        if c % 2 == 0: m = (xx >= x0) & (xx < x0 + bw) & (yy >= y0) & (yy < y0 + bh)
-        else: m = ((xx - x0 - bw / 2 + .5) / (bw / 2)) ** 2 + ((yy - y0 - bh / 2 + .5) / (bh / 2)) ** 2 <= 1
+        if c % 2 == 0:
+            m = (xx >= x0) & (xx < x0 + bw) & (yy >= y0) & (yy < y0 + bh)
+        else:
+            m = ((xx - x0 - bw / 2 + 0.5) / (bw / 2)) ** 2 + ((yy - y0 - bh / 2 + 0.5) / (bh / 2)) ** 2 <= 1
         if ring:
-            grown = m.copy(); grown[1:] |= m[:-1]; grown[:-1] |= m[1:]; grown[:, 1:] |= m[:, :-1]; grown[:, :-1] |= m[:, 1:]
+            grown = m.copy()
+            grown[1:] |= m[:-1]
+            grown[:-1] |= m[1:]
+            grown[:, 1:] |= m[:, :-1]
+            grown[:, :-1] |= m[:, 1:]
             lab[grown & ~m] = IGNORE_INDEX
-        img[m] = _class_colour(int(c)); lab[m] = c
+        img[m] = _class_colour(int(c))
+        lab[m] = c
     return img, lab
 
+
 def _write_jpg(path: Path, img: np.ndarray):
-    buf = io.BytesIO(); Image.fromarray(img).save(buf, format="JPEG", quality=95)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=95)
     atomic_write_bytes(path, buf.getvalue())
 
 # %% ../nbs/01_data.ipynb #58c40234
-def make_fake_voc(root: Path | str, # folder that will hold VOCdevkit/
-                  n_train: int = 4, n_val: int = 2, # labelled images per split
-                  size: tuple[int, int] = (64, 48), # (W,H) of every image
-                  seed: int = 0, n_test: int = 1, # unlabelled test images
-                 ) -> Path:
+def make_fake_voc(
+    root: Path | str,  # folder that will hold VOCdevkit/
+    n_train: int = 4,
+    n_val: int = 2,  # labelled images per split
+    size: tuple[int, int] = (64, 48),  # (W,H) of every image
+    seed: int = 0,
+    n_test: int = 1,  # unlabelled test images
+) -> Path:
     "Write a tiny VOC 2012 tree (train, train_aug = train, val, test) and return `root`."
-    root = Path(root); base = root / "VOCdevkit" / "VOC2012"; rng = np.random.default_rng(seed)
-    splits = {"train": [f"2012_{i:06d}" for i in range(n_train)],
-              "val": [f"2012_{i:06d}" for i in range(n_train, n_train + n_val)],
-              "test": [f"2012_{i:06d}" for i in range(n_train + n_val, n_train + n_val + n_test)]}
+    root = Path(root)
+    base = root / "VOCdevkit" / "VOC2012"
+    rng = np.random.default_rng(seed)
+    splits = {
+        "train": [f"2012_{i:06d}" for i in range(n_train)],
+        "val": [f"2012_{i:06d}" for i in range(n_train, n_train + n_val)],
+        "test": [f"2012_{i:06d}" for i in range(n_train + n_val, n_train + n_val + n_test)],
+    }
     splits["train_aug"] = splits["train"]
     for split, ids in splits.items():
-        if split == "train_aug": continue
+        if split == "train_aug":
+            continue
         for id in ids:
             img, lab = _fake_sample(rng, size, 20, 2, ring=True)
             _write_jpg(base / "JPEGImages" / f"{id}.jpg", img)
             if split != "test":
                 write_label(base / "SegmentationClass" / f"{id}.png", lab)
-                buf = io.BytesIO(); Image.fromarray(lab, mode="L").save(buf, format="PNG")  # SBD style: grey
+                buf = io.BytesIO()
+                Image.fromarray(lab, mode="L").save(buf, format="PNG")  # SBD style: grey
                 atomic_write_bytes(base / "SegmentationClassAug" / f"{id}.png", buf.getvalue())
     for split, ids in splits.items():
-        atomic_write_bytes(base / "ImageSets" / "Segmentation" / f"{split}.txt", "".join(f"{i}\n" for i in ids).encode())
+        atomic_write_bytes(
+            base / "ImageSets" / "Segmentation" / f"{split}.txt", "".join(f"{i}\n" for i in ids).encode()
+        )
     return root
 
 # %% ../nbs/01_data.ipynb #64d33c01
-def make_fake_coco(root: Path | str, # folder that will hold JPEGImages/, SegmentationClass/, ImageSets/
-                   n_train: int = 4, n_val: int = 2, # images per split
-                   size: tuple[int, int] = (64, 48), # (W,H) of every image
-                   seed: int = 0,
-                  ) -> Path:
+def make_fake_coco(
+    root: Path | str,  # folder that will hold JPEGImages/, SegmentationClass/, ImageSets/
+    n_train: int = 4,
+    n_val: int = 2,  # images per split
+    size: tuple[int, int] = (64, 48),  # (W,H) of every image
+    seed: int = 0,
+) -> Path:
     "Write a tiny COCO 2014 label-map tree (train, val) and return `root`."
-    root = Path(root); rng = np.random.default_rng(seed); n = 0
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    n = 0
     for split, count in (("train", n_train), ("val", n_val)):
         ids = []
         for _ in range(count):
-            id = f"COCO_{split}2014_{n:012d}"; n += 1; ids.append(id)
+            id = f"COCO_{split}2014_{n:012d}"
+            n += 1
+            ids.append(id)
             img, lab = _fake_sample(rng, size, 80, 3, ring=False)
             _write_jpg(root / "JPEGImages" / f"{split}2014" / f"{id}.jpg", img)
-            buf = io.BytesIO(); Image.fromarray(lab, mode="L").save(buf, format="PNG")
+            buf = io.BytesIO()
+            Image.fromarray(lab, mode="L").save(buf, format="PNG")
             atomic_write_bytes(root / "SegmentationClass" / f"{split}2014" / f"{id}.png", buf.getvalue())
         atomic_write_bytes(root / "ImageSets" / f"{split}.txt", "".join(f"{i}\n" for i in ids).encode())
     return root
 
 # %% ../nbs/01_data.ipynb #6ee7eed5
-def demo_dataset(root: Path | str | None = None, # default: <project root>/data/demo
-                ) -> SegDataset:
+def demo_dataset(
+    root: Path | str | None = None,  # default: <project root>/data/demo
+) -> SegDataset:
     "The embedded demo set (VOC classes): label maps where there is ground truth, image labels from JSON elsewhere."
     root = Path(root) if root is not None else project_root() / "data" / "demo"
-    layout = "<demo>/{JPEGImages/<id>.jpg, SegmentationClass/<id>.png, ImageSets/Segmentation/demo.txt, image_labels.json}"
+    layout = (
+        "<demo>/{JPEGImages/<id>.jpg, SegmentationClass/<id>.png, ImageSets/Segmentation/demo.txt, image_labels.json}"
+    )
     split_file = root / "ImageSets" / "Segmentation" / "demo.txt"
     if not split_file.is_file():
-        raise FileNotFoundError(f"demo set not found: {split_file} is missing; expected {layout} "
-                                f"(regenerate with `python data/demo/make_demo.py`)")
+        raise FileNotFoundError(
+            f"demo set not found: {split_file} is missing; expected {layout} "
+            f"(regenerate with `python data/demo/make_demo.py`)"
+        )
     tags = load_image_labels(root / "image_labels.json", VOC_VOCAB)
     ids = read_split_file(split_file)
     missing = [i for i in ids if i not in tags]
-    if missing: raise LabelError(f"{root / 'image_labels.json'} has no entry for ids {missing}")
+    if missing:
+        raise LabelError(f"{root / 'image_labels.json'} has no entry for ids {missing}")
     return SegDataset("demo", "demo", VOC_VOCAB, ids, root / "JPEGImages", [root / "SegmentationClass"], tags)

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from tqdm import tqdm  # text bar: renders in papermill HTML reports, no widget needed
 
-from .core import atomic_write_bytes, get_logger, guard_settings, settings_hash
+from .core import atomic_write_bytes, get_logger, guard_settings
 
 # %% auto #0
 __all__ = ['cam_path', 'save_cams', 'load_cams', 'write_cams']
@@ -24,10 +24,12 @@ def cam_path(out_dir: Path | str, id: str) -> Path:
     "Where the CAMs of image `id` live."
     return Path(out_dir) / f"{id}.npz"
 
-def save_cams(path: Path | str, # destination .npz
-              cam: np.ndarray | torch.Tensor, # (P,H,W) float CAMs
-              classes: np.ndarray, # (P,) label values 1..C of the maps
-             ):
+
+def save_cams(
+    path: Path | str,  # destination .npz
+    cam: np.ndarray | torch.Tensor,  # (P,H,W) float CAMs
+    classes: np.ndarray,  # (P,) label values 1..C of the maps
+):
     "Write `cam` as float16 divided by each map's max |value| (`scale`, float32) and `classes` as int64 into a compressed .npz, atomically."
     cam = (cam.detach().cpu().numpy() if isinstance(cam, torch.Tensor) else np.asarray(cam)).astype(np.float32)
     classes = np.asarray(classes, np.int64)
@@ -35,15 +37,19 @@ def save_cams(path: Path | str, # destination .npz
         raise ValueError(f"cam {cam.shape} must be (P,H,W) with P = len(classes) = {classes.shape[0]}")
     scale = np.abs(cam).max((1, 2), initial=0.0)
     scale = np.where(scale > 0, scale, 1.0).astype(np.float32)  # an all-zero map keeps scale 1
-    buf = io.BytesIO(); np.savez_compressed(buf, cam=(cam / scale[:, None, None]).astype(np.float16), scale=scale, classes=classes)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, cam=(cam / scale[:, None, None]).astype(np.float16), scale=scale, classes=classes)
     atomic_write_bytes(path, buf.getvalue())
 
-def load_cams(out_dir: Path | str, # a write_cams folder
-              id: str, # image id
-             ) -> tuple[np.ndarray, np.ndarray]:
+
+def load_cams(
+    out_dir: Path | str,  # a write_cams folder
+    id: str,  # image id
+) -> tuple[np.ndarray, np.ndarray]:
     "((P,H,W) float32 CAMs, (P,) int64 label values 1..C) of image `id`."
     p = cam_path(out_dir, id)
-    if not p.is_file(): raise FileNotFoundError(f"no CAMs for {id!r}: {p} is missing; run write_cams for this split first")
+    if not p.is_file():
+        raise FileNotFoundError(f"no CAMs for {id!r}: {p} is missing; run write_cams for this split first")
     try:
         with np.load(p) as z:
             cam, classes = z["cam"], z["classes"]
@@ -56,43 +62,61 @@ def load_cams(out_dir: Path | str, # a write_cams folder
 def _tensor_digest(state: dict) -> str:
     h = hashlib.sha256()
     for k in sorted(state):
-        h.update(k.encode()); h.update(state[k].detach().cpu().contiguous().numpy().tobytes())
+        h.update(k.encode())
+        h.update(state[k].detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
 
 def _cam_settings(clip, learner, dataset, cam_cfg) -> dict:
     from dataclasses import asdict, is_dataclass
-    return {"cam": asdict(cam_cfg) if is_dataclass(cam_cfg) else dict(cam_cfg), "prompts": _tensor_digest(learner.state_dict()),
-            "clip": [getattr(clip, "arch", "?"), str(getattr(clip, "weights", "?"))], "data": [dataset.name, dataset.split]}
+
+    return {
+        "cam": asdict(cam_cfg) if is_dataclass(cam_cfg) else dict(cam_cfg),
+        "prompts": _tensor_digest(learner.state_dict()),
+        "clip": [getattr(clip, "arch", "?"), str(getattr(clip, "weights", "?"))],
+        "data": [dataset.name, dataset.split],
+    }
+
 
 def _check_settings(out_dir: Path, settings: dict):
     guard_settings(out_dir / "settings.json", settings, ValueError, "CAMs")
 
 # %% ../nbs/08a_infer.ipynb #c8a19f37
-def write_cams(clip, # fma_wsss.clip.FrozenClip on `device`
-               learner, # fma_wsss.prompts.PromptLearner (trained)
-               dataset, # fma_wsss.data.SegDataset with image-level labels
-               out_dir: Path | str, # one <id>.npz per image goes here
-               cam_cfg, # fma_wsss.cam.CamConfig
-               device: torch.device | str = "cpu", # where the CAMs are computed (the CLIP's device)
-               rank: int = 0, world_size: int = 1, # this process takes ids[rank::world_size]
-               callback: Callable[[str], None] | None = None, # called with each id after its file is written
-              ) -> Path:
+def write_cams(
+    clip,  # fma_wsss.clip.FrozenClip on `device`
+    learner,  # fma_wsss.prompts.PromptLearner (trained)
+    dataset,  # fma_wsss.data.SegDataset with image-level labels
+    out_dir: Path | str,  # one <id>.npz per image goes here
+    cam_cfg,  # fma_wsss.cam.CamConfig
+    device: torch.device | str = "cpu",  # where the CAMs are computed (the CLIP's device)
+    rank: int = 0,
+    world_size: int = 1,  # this process takes ids[rank::world_size]
+    callback: Callable[[str], None] | None = None,  # called with each id after its file is written
+) -> Path:
     "CAMs of every image (METHOD 3-5) as `<id>.npz` (`cam` (P,H,W) float16 times `scale` (P,), `classes` int64 1..C); resumable."
     from fma_wsss.cam import compute_cams
     from fma_wsss.data import read_image
+
     out_dir, device = Path(out_dir), torch.device(device)
     if clip.device.type != device.type:
-        raise ValueError(f"CLIP is on {clip.device} but CAMs were asked on {device}: build FrozenClip with device={str(device)!r}")
+        raise ValueError(
+            f"CLIP is on {clip.device} but CAMs were asked on {device}: build FrozenClip with device={str(device)!r}"
+        )
     learner.to(device)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_settings(out_dir, _cam_settings(clip, learner, dataset, cam_cfg))
     ids = dataset.ids[rank::world_size]
     todo = [i for i in ids if not cam_path(out_dir, i).is_file()]
-    get_logger("fma_wsss.infer").info(f"CAMs of {dataset!r}: {len(ids) - len(todo)} done, {len(todo)} to do -> {out_dir}")
+    get_logger("fma_wsss.infer").info(
+        f"CAMs of {dataset!r}: {len(ids) - len(todo)} done, {len(todo)} to do -> {out_dir}"
+    )
     for id in tqdm(todo, desc="CAMs", disable=not todo):
         image, classes = read_image(dataset.image_path(id)), dataset.image_labels(id)
-        if len(classes): cam = compute_cams(clip, learner, image, classes, cam_cfg)
-        else: cam = np.zeros((0, *image.shape[:2]), np.float32)
+        if len(classes):
+            cam = compute_cams(clip, learner, image, classes, cam_cfg)
+        else:
+            cam = np.zeros((0, *image.shape[:2]), np.float32)
         save_cams(cam_path(out_dir, id), cam, classes)
-        if callback is not None: callback(id)
+        if callback is not None:
+            callback(id)
     return out_dir

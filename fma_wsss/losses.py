@@ -16,9 +16,11 @@ def _at_least_f32(x: torch.Tensor) -> torch.Tensor:
     "fp16/bf16 -> fp32; fp32 and fp64 unchanged (so float64 gradient checks stay exact)."
     return x.to(torch.promote_types(x.dtype, torch.float32))
 
-def multilabel_contrastive_loss(logits: torch.Tensor, # (B,C) float logits over the foreground classes
-                                labels: torch.Tensor, # (B,C) {0,1} (bool or number): 1 = class present
-                               ) -> torch.Tensor:
+
+def multilabel_contrastive_loss(
+    logits: torch.Tensor,  # (B,C) float logits over the foreground classes
+    labels: torch.Tensor,  # (B,C) {0,1} (bool or number): 1 = class present
+) -> torch.Tensor:
     "METHOD 6 contrastive loss: mean over (image, positive) pairs of -log(e^S_p / (e^S_p + sum_neg e^S_j)); fp32 (fp64) scalar."
     if logits.ndim != 2 or logits.shape != labels.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} must both be (B,C)")
@@ -28,29 +30,34 @@ def multilabel_contrastive_loss(logits: torch.Tensor, # (B,C) float logits over 
     ok = pos.any(1) & neg.any(1)  # images with >=1 positive and >=1 negative
     lse_neg = torch.logsumexp(s.masked_fill(pos, float("-inf")), dim=1, keepdim=True)  # (B,1); -inf if no negative
     pairs = pos & ok[:, None]
-    if not pairs.any(): return s.sum() * 0.0  # zero that still carries a graph to the prompts
+    if not pairs.any():
+        return s.sum() * 0.0  # zero that still carries a graph to the prompts
     l = F.softplus(lse_neg.masked_fill(~ok[:, None], 0.0) - s)  # masked rows never reach the mean
     return l[pairs].mean()
 
 # %% ../nbs/07_losses.ipynb #ab262263
-def present_from_seed(seed: torch.Tensor, # (B,H,W) int seed labels 0..C, 255 ignore
-                      num_fg: int, # C, the number of foreground classes
-                     ) -> torch.Tensor:
+def present_from_seed(
+    seed: torch.Tensor,  # (B,H,W) int seed labels 0..C, 255 ignore
+    num_fg: int,  # C, the number of foreground classes
+) -> torch.Tensor:
     "(B,C) bool: channel c is present when label c+1 occurs in the (cropped) seed (METHOD 6, VOC)."
     labels = torch.arange(1, num_fg + 1, device=seed.device)
     return (seed.flatten(1)[:, :, None] == labels).any(1)
 
 # %% ../nbs/07_losses.ipynb #5a06e6f7
-def cam_activation_terms(cam: torch.Tensor, # (B,C,h,w) float raw CAM (one channel per foreground class)
-                         seed: torch.Tensor, # (B,H,W) int64 seed labels 0..C, 255 ignore
-                         present: torch.Tensor, # (B,C) bool classes the loss is taken for
-                         ignore_index: int = 255, # seed label that counts as neither F nor B
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+def cam_activation_terms(
+    cam: torch.Tensor,  # (B,C,h,w) float raw CAM (one channel per foreground class)
+    seed: torch.Tensor,  # (B,H,W) int64 seed labels 0..C, 255 ignore
+    present: torch.Tensor,  # (B,C) bool classes the loss is taken for
+    ignore_index: int = 255,  # seed label that counts as neither F nor B
+) -> tuple[torch.Tensor, torch.Tensor]:
     "METHOD 6 (L_fg, L_bg), fp32 (fp64 for fp64 input) scalars, both divided by the batch-pooled N."
     B, C = cam.shape[:2]
     if seed.ndim != 3 or seed.shape[0] != B or present.shape != (B, C):
-        raise ValueError(f"cam {tuple(cam.shape)}, seed {tuple(seed.shape)}, present {tuple(present.shape)}: "
-                         "expected (B,C,h,w), (B,H,W), (B,C)")
+        raise ValueError(
+            f"cam {tuple(cam.shape)}, seed {tuple(seed.shape)}, present {tuple(present.shape)}: "
+            "expected (B,C,h,w), (B,H,W), (B,C)"
+        )
     up = F.interpolate(_at_least_f32(cam), size=seed.shape[-2:], mode="bilinear", align_corners=False)  # (B,C,H,W)
     lab = seed.long()[:, None]  # (B,1,H,W)
     cls = torch.arange(1, C + 1, device=cam.device)[None, :, None, None]
@@ -66,11 +73,13 @@ def cam_activation_terms(cam: torch.Tensor, # (B,C,h,w) float raw CAM (one chann
     l_bg = (up.clamp(min=0) * bg).sum() / n
     return l_fg, l_bg
 
-def cam_activation_loss(cam: torch.Tensor, # (B,C,h,w) float raw CAM
-                        seed: torch.Tensor, # (B,H,W) int64 seed labels 0..C, 255 ignore
-                        present: torch.Tensor, # (B,C) bool classes the loss is taken for
-                        ignore_index: int = 255, # seed label ignored
-                       ) -> torch.Tensor:
+
+def cam_activation_loss(
+    cam: torch.Tensor,  # (B,C,h,w) float raw CAM
+    seed: torch.Tensor,  # (B,H,W) int64 seed labels 0..C, 255 ignore
+    present: torch.Tensor,  # (B,C) bool classes the loss is taken for
+    ignore_index: int = 255,  # seed label ignored
+) -> torch.Tensor:
     "METHOD 6 CAM activation loss L_fg + L_bg, an fp32 scalar."
     l_fg, l_bg = cam_activation_terms(cam, seed, present, ignore_index)
     return l_fg + l_bg

@@ -25,9 +25,11 @@ __all__ = ['LEVEL_SUBPART', 'LEVEL_PART', 'LEVEL_WHOLE', 'OVERLAP_MAX_INSIDE', '
 # %% ../nbs/09_masks.ipynb #01102980
 LEVEL_SUBPART, LEVEL_PART, LEVEL_WHOLE = 0, 1, 2  # METHOD 8: which of SAM's 3 multimask outputs
 
+
 @dataclass
 class MaskSet:
     "Masks of one image: `masks` (S,H,W) bool, `levels` (S,) int64 in {0,1,2}, `scores` (S,) float32."
+
     masks: np.ndarray  # (S,H,W) bool
     levels: np.ndarray  # (S,) int64: 0 sub-part, 1 part, 2 whole
     scores: np.ndarray  # (S,) float32: predicted IoU, or 1.0 for sources without one
@@ -36,64 +38,88 @@ class MaskSet:
         self.masks = np.asarray(self.masks, dtype=bool)
         self.levels = np.asarray(self.levels, dtype=np.int64).reshape(-1)
         self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
-        if self.masks.ndim != 3: raise ValueError(f"MaskSet.masks must be (S,H,W), got shape {self.masks.shape}")
+        if self.masks.ndim != 3:
+            raise ValueError(f"MaskSet.masks must be (S,H,W), got shape {self.masks.shape}")
         s = len(self.masks)
         if len(self.levels) != s or len(self.scores) != s:
             raise ValueError(f"MaskSet: {s} masks but {len(self.levels)} levels and {len(self.scores)} scores")
         if s and not np.isin(self.levels, (0, 1, 2)).all():
             raise ValueError(f"MaskSet.levels must be 0, 1 or 2, got {np.unique(self.levels).tolist()}")
 
-    def __len__(self): return len(self.masks)
+    def __len__(self):
+        return len(self.masks)
+
     @property
-    def size(self) -> tuple[int, int]: return tuple(self.masks.shape[1:])  # (H,W)
+    def size(self) -> tuple[int, int]:
+        return tuple(self.masks.shape[1:])  # (H,W)
 
     def subset(self, keep) -> MaskSet:
         "The masks selected by `keep` (bool (S,) or indices), in that order."
         return MaskSet(self.masks[keep], self.levels[keep], self.scores[keep])
 
 # %% ../nbs/09_masks.ipynb #3ae96754
-def rle_encode(masks: np.ndarray, # (S,H,W) bool
-              ) -> list[dict]:
+def rle_encode(
+    masks: np.ndarray,  # (S,H,W) bool
+) -> list[dict]:
     "COCO compressed RLEs `{'size': [H, W], 'counts': str}`, one per mask."
     masks = np.asarray(masks, dtype=bool)
-    if masks.ndim != 3: raise ValueError(f"rle_encode expects (S,H,W) masks, got shape {masks.shape}")
-    if len(masks) == 0: return []
+    if masks.ndim != 3:
+        raise ValueError(f"rle_encode expects (S,H,W) masks, got shape {masks.shape}")
+    if len(masks) == 0:
+        return []
     rles = mask_utils.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
     return [{"size": [int(v) for v in r["size"]], "counts": r["counts"].decode("ascii")} for r in rles]
 
-def rle_decode(rles: list[dict], # from `rle_encode`
-               size: tuple[int, int] | None = None, # (H,W); needed only when `rles` is empty
-              ) -> np.ndarray:
+
+def rle_decode(
+    rles: list[dict],  # from `rle_encode`
+    size: tuple[int, int] | None = None,  # (H,W); needed only when `rles` is empty
+) -> np.ndarray:
     "(S,H,W) bool masks from COCO compressed RLEs."
     if not rles:
-        if size is None: raise ValueError("rle_decode: no RLEs and no size; pass size=(H, W)")
+        if size is None:
+            raise ValueError("rle_decode: no RLEs and no size; pass size=(H, W)")
         return np.zeros((0, *size), dtype=bool)
-    enc = [{"size": list(r["size"]), "counts": r["counts"].encode("ascii") if isinstance(r["counts"], str) else r["counts"]}
-           for r in rles]
-    return np.ascontiguousarray(mask_utils.decode(enc).view(bool).transpose(2, 0, 1))  # one copy: (H,W,S) F -> (S,H,W) C
+    enc = [
+        {
+            "size": list(r["size"]),
+            "counts": r["counts"].encode("ascii") if isinstance(r["counts"], str) else r["counts"],
+        }
+        for r in rles
+    ]
+    return np.ascontiguousarray(
+        mask_utils.decode(enc).view(bool).transpose(2, 0, 1)
+    )  # one copy: (H,W,S) F -> (S,H,W) C
 
 # %% ../nbs/09_masks.ipynb #1c919cad
 @dataclass
 class MaskRuns:
     "Masks of one image as runs of column-major flat pixel indices (`x * H + y`), with levels and scores."
+
     size: tuple  # (H,W)
     levels: np.ndarray  # (S,) int64
     scores: np.ndarray  # (S,) float32
     mask: np.ndarray  # (R,) int64: the mask each run belongs to
     start: np.ndarray  # (R,) int64: first pixel of the run
     end: np.ndarray  # (R,) int64: one past its last pixel
-    def __len__(self): return len(self.levels)
+
+    def __len__(self):
+        return len(self.levels)
+
 
 def _grouped_cumsum(v: np.ndarray, group: np.ndarray) -> np.ndarray:
     "Cumulative sum of `v` restarting at each new value of `group` (groups contiguous)."
-    if len(v) == 0: return v.copy()
+    if len(v) == 0:
+        return v.copy()
     cs = np.cumsum(v)
     first = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
     return cs - np.repeat(cs[first] - v[first], np.diff(np.r_[first, len(v)]))
 
+
 def rle_counts(counts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     "Counts of COCO compressed RLE strings: (all counts int64 concatenated, (S,) index of the mask of each)."
-    if not counts: return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if not counts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     b = np.frombuffer("".join(counts).encode("ascii"), np.uint8).astype(np.int64) - 48
     ends = np.flatnonzero((b & 0x20) == 0)  # a value ends at a chunk without the continuation bit
     starts = np.r_[0, ends[:-1] + 1]
@@ -108,8 +134,10 @@ def rle_counts(counts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         val[sel] = _grouped_cumsum(val[sel], owner[sel])
     return val, owner
 
-def rle_runs(rles: list[dict], # COCO compressed RLEs of one image (same size)
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+def rle_runs(
+    rles: list[dict],  # COCO compressed RLEs of one image (same size)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "(mask index, start, end) of every run of 1s, column-major flat pixel indices, without decoding."
     cnt, owner = rle_counts([r["counts"] if isinstance(r["counts"], str) else r["counts"].decode() for r in rles])
     pos = _grouped_cumsum(cnt, owner)  # end of each count within its mask
@@ -123,30 +151,46 @@ def _check_id(image_id: str) -> str:
         raise ValueError(f"image id {image_id!r} cannot name a file (no slashes, no leading dot)")
     return image_id
 
+
 def _normalised(settings: dict) -> dict:
     return json.loads(json.dumps(settings, sort_keys=True, default=str))
 
 # %% ../nbs/09_masks.ipynb #a74da7ac
 class MaskStore:
     "Masks cached per image under `<root>/<settings_hash(generator_settings)>/`; two settings never mix."
-    def __init__(self, root: Path | str, # parent folder, e.g. `cache_dir() / "masks"`
-                 generator_settings: dict, # the mask source's `settings()`
-                ):
+
+    def __init__(
+        self,
+        root: Path | str,  # parent folder, e.g. `cache_dir() / "masks"`
+        generator_settings: dict,  # the mask source's `settings()`
+    ):
         self.settings = _normalised(generator_settings)
         self.key = settings_hash(self.settings)
         self.folder = Path(root) / self.key
         self.folder.mkdir(parents=True, exist_ok=True)
         guard_settings(self.folder / "settings.json", self.settings, RuntimeError, "masks")
 
-    def path(self, image_id: str) -> Path: return self.folder / f"{_check_id(image_id)}.json.gz"
-    def has(self, image_id: str) -> bool: return self.path(image_id).is_file()
-    def ids(self) -> list[str]: return sorted(p.name[:-len(".json.gz")] for p in self.folder.glob("*.json.gz"))
-    def __repr__(self): return f"MaskStore({str(self.folder)!r}, {len(self.ids())} images)"
+    def path(self, image_id: str) -> Path:
+        return self.folder / f"{_check_id(image_id)}.json.gz"
+
+    def has(self, image_id: str) -> bool:
+        return self.path(image_id).is_file()
+
+    def ids(self) -> list[str]:
+        return sorted(p.name[: -len(".json.gz")] for p in self.folder.glob("*.json.gz"))
+
+    def __repr__(self):
+        return f"MaskStore({str(self.folder)!r}, {len(self.ids())} images)"
 
     def save(self, image_id: str, ms: MaskSet):
         "Write `ms` for `image_id` atomically (temp file + rename)."
-        rec = {"id": image_id, "size": list(ms.size), "levels": ms.levels.tolist(),
-               "scores": [float(s) for s in ms.scores], "rles": [r["counts"] for r in rle_encode(ms.masks)]}
+        rec = {
+            "id": image_id,
+            "size": list(ms.size),
+            "levels": ms.levels.tolist(),
+            "scores": [float(s) for s in ms.scores],
+            "rles": [r["counts"] for r in rle_encode(ms.masks)],
+        }
         atomic_write_bytes(self.path(image_id), gzip.compress(json.dumps(rec, sort_keys=True).encode(), mtime=0))
 
     def load(self, image_id: str) -> MaskSet:
@@ -162,12 +206,16 @@ class MaskStore:
     def _read(self, image_id: str) -> tuple[list[dict], tuple, np.ndarray, np.ndarray]:
         p = self.path(image_id)
         if not p.is_file():
-            raise FileNotFoundError(f"no masks for image {image_id!r} in {self.folder}: run generate_masks with this setting first")
+            raise FileNotFoundError(
+                f"no masks for image {image_id!r} in {self.folder}: run generate_masks with this setting first"
+            )
         try:
             rec = json.loads(gzip.decompress(p.read_bytes()))
-            size = tuple(rec["size"]); levels, scores = np.asarray(rec["levels"], np.int64), np.asarray(rec["scores"], np.float32)
+            size = tuple(rec["size"])
+            levels, scores = np.asarray(rec["levels"], np.int64), np.asarray(rec["scores"], np.float32)
             rles = [{"size": list(size), "counts": c} for c in rec["rles"]]
-            if len(levels) != len(rles) or len(scores) != len(rles): raise ValueError("masks, levels and scores differ in number")
+            if len(levels) != len(rles) or len(scores) != len(rles):
+                raise ValueError("masks, levels and scores differ in number")
             return rles, size, levels, scores
         except (OSError, EOFError, ValueError, KeyError, TypeError) as e:
             raise ValueError(f"mask file {p} is unreadable ({e}); delete it and rerun generate_masks") from e
@@ -175,23 +223,31 @@ class MaskStore:
 # %% ../nbs/09_masks.ipynb #ae1d73e9
 OVERLAP_MAX_INSIDE = 0.3  # METHOD 8: a part is dropped when >= 30% of it lies inside a kept mask
 
-def overlap_filter(masks: np.ndarray, # (S,H,W) bool
-                   levels: np.ndarray, # (S,) int in {0,1,2}
-                   max_inside: float = OVERLAP_MAX_INSIDE, # drop a mask with this fraction inside a kept one
-                  ) -> np.ndarray:
+
+def overlap_filter(
+    masks: np.ndarray,  # (S,H,W) bool
+    levels: np.ndarray,  # (S,) int in {0,1,2}
+    max_inside: float = OVERLAP_MAX_INSIDE,  # drop a mask with this fraction inside a kept one
+) -> np.ndarray:
     "(S,) bool: which masks METHOD 8's overlap filter keeps."
-    masks = np.asarray(masks, dtype=bool); levels = np.asarray(levels)
-    s = len(masks); keep = levels == LEVEL_WHOLE
-    if s == 0: return keep
+    masks = np.asarray(masks, dtype=bool)
+    levels = np.asarray(levels)
+    s = len(masks)
+    keep = levels == LEVEL_WHOLE
+    if s == 0:
+        return keep
     m = masks.reshape(s, -1)
     inter = np.zeros((s, s), np.float32)  # (S,S) |i & j|, accumulated over pixel blocks to bound memory
     for a in range(0, m.shape[1], 1 << 15):
-        blk = m[:, a:a + (1 << 15)].astype(np.float32); inter += blk @ blk.T
+        blk = m[:, a : a + (1 << 15)].astype(np.float32)
+        inter += blk @ blk.T
     area = np.diag(inter).copy()
     for lv in (LEVEL_PART, LEVEL_SUBPART):
         for i in np.flatnonzero(levels == lv):
-            if area[i] == 0: continue  # an empty mask has no area to paint
-            if not keep.any() or (inter[i, keep] / area[i]).max() < max_inside: keep[i] = True
+            if area[i] == 0:
+                continue  # an empty mask has no area to paint
+            if not keep.any() or (inter[i, keep] / area[i]).max() < max_inside:
+                keep[i] = True
     return keep
 
 # %% ../nbs/09_masks.ipynb #1ae45026
@@ -200,11 +256,13 @@ SUPERPIXEL_DEFAULTS = {  # scikit-image parameters and the defaults used here
     "felzenszwalb": {"scale": 100.0, "sigma": 0.8, "min_size": 50},
 }
 
+
 def _check_image(image) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an HWC uint8 RGB image, got shape {image.shape} dtype {image.dtype}")
     return image
+
 
 def _label_masks(labels: np.ndarray) -> np.ndarray:
     "(S,H,W) bool, one mask per distinct value of an (H,W) label map, in value order."
@@ -212,49 +270,72 @@ def _label_masks(labels: np.ndarray) -> np.ndarray:
     inv = inv.reshape(labels.shape)
     return inv[None] == np.arange(inv.max() + 1)[:, None, None]
 
+
 def _superpixels(image: np.ndarray, method: str, params: dict) -> np.ndarray:
     from skimage import segmentation
-    if method == "slic": return segmentation.slic(image, start_label=0, channel_axis=-1, **params)
+
+    if method == "slic":
+        return segmentation.slic(image, start_label=0, channel_axis=-1, **params)
     return segmentation.felzenszwalb(image, channel_axis=-1, **params)
 
 # %% ../nbs/09_masks.ipynb #31eee11f
 class SuperpixelMasks:
     "A mask source without a model: one level-2 mask (score 1.0) per SLIC/Felzenszwalb superpixel."
-    def __init__(self, method: str = "slic", # "slic" or "felzenszwalb"
-                 **params): # scikit-image parameters (see `SUPERPIXEL_DEFAULTS`)
+
+    def __init__(
+        self,
+        method: str = "slic",  # "slic" or "felzenszwalb"
+        **params,
+    ):  # scikit-image parameters (see `SUPERPIXEL_DEFAULTS`)
         if method not in SUPERPIXEL_DEFAULTS:
             raise ValueError(f"unknown superpixel method {method!r}; use one of {sorted(SUPERPIXEL_DEFAULTS)}")
         unknown = set(params) - set(SUPERPIXEL_DEFAULTS[method])
-        if unknown: raise TypeError(f"{method} takes {sorted(SUPERPIXEL_DEFAULTS[method])}, not {sorted(unknown)}")
+        if unknown:
+            raise TypeError(f"{method} takes {sorted(SUPERPIXEL_DEFAULTS[method])}, not {sorted(unknown)}")
         self.method, self.params = method, {**SUPERPIXEL_DEFAULTS[method], **params}
 
-    def __call__(self, image: np.ndarray, # HWC uint8 RGB
-                ) -> MaskSet:
+    def __call__(
+        self,
+        image: np.ndarray,  # HWC uint8 RGB
+    ) -> MaskSet:
         masks = _label_masks(_superpixels(_check_image(image), self.method, self.params))
         return MaskSet(masks, np.full(len(masks), LEVEL_WHOLE), np.ones(len(masks), np.float32))
 
-    def settings(self) -> dict: return {"source": "superpixel", "method": self.method, **self.params}
-    def __repr__(self): return f"SuperpixelMasks({self.method!r}, {self.params})"
+    def settings(self) -> dict:
+        return {"source": "superpixel", "method": self.method, **self.params}
+
+    def __repr__(self):
+        return f"SuperpixelMasks({self.method!r}, {self.params})"
 
 # %% ../nbs/09_masks.ipynb #60c568ce
-MULTISCALE_DEFAULTS = {"slic": ("n_segments", (300, 100, 30)),  # (level 0, level 1, level 2) sizes
-                       "felzenszwalb": ("scale", (50.0, 200.0, 800.0))}
+MULTISCALE_DEFAULTS = {
+    "slic": ("n_segments", (300, 100, 30)),  # (level 0, level 1, level 2) sizes
+    "felzenszwalb": ("scale", (50.0, 200.0, 800.0)),
+}
+
 
 class MultiScaleSuperpixelMasks:
     "Superpixels at three scales: fine -> level 0, medium -> level 1, coarse -> level 2 (score 1.0)."
-    def __init__(self, method: str = "slic", # "slic" or "felzenszwalb"
-                 scales: tuple | None = None, # (fine, medium, coarse) n_segments (slic) or scale (felzenszwalb)
-                 **params): # other scikit-image parameters, shared by the three scales
+
+    def __init__(
+        self,
+        method: str = "slic",  # "slic" or "felzenszwalb"
+        scales: tuple | None = None,  # (fine, medium, coarse) n_segments (slic) or scale (felzenszwalb)
+        **params,
+    ):  # other scikit-image parameters, shared by the three scales
         if method not in MULTISCALE_DEFAULTS:
             raise ValueError(f"unknown superpixel method {method!r}; use one of {sorted(MULTISCALE_DEFAULTS)}")
         key, default = MULTISCALE_DEFAULTS[method]
         self.scales = tuple(scales or default)
-        if len(self.scales) != 3: raise ValueError(f"scales must be (fine, medium, coarse), got {self.scales}")
+        if len(self.scales) != 3:
+            raise ValueError(f"scales must be (fine, medium, coarse), got {self.scales}")
         self.levels = [SuperpixelMasks(method, **{**params, key: s}) for s in self.scales]
         self.method, self.params = method, {k: v for k, v in self.levels[0].params.items() if k != key}
 
-    def __call__(self, image: np.ndarray, # HWC uint8 RGB
-                ) -> MaskSet:
+    def __call__(
+        self,
+        image: np.ndarray,  # HWC uint8 RGB
+    ) -> MaskSet:
         image = _check_image(image)
         parts = [(lv, src(image).masks) for lv, src in reversed(list(enumerate(self.levels)))]
         masks = np.concatenate([m for _, m in parts])
@@ -267,41 +348,53 @@ class MultiScaleSuperpixelMasks:
 # %% ../nbs/09_masks.ipynb #bb3c2937
 def _env_int(name: str, default: int) -> int:
     v = os.environ.get(name)
-    try: return int(v) if v not in (None, "") else default
-    except ValueError: raise ValueError(f"environment variable {name}={v!r} is not an integer") from None
+    try:
+        return int(v) if v not in (None, "") else default
+    except ValueError:
+        raise ValueError(f"environment variable {name}={v!r} is not an integer") from None
 
-def shard_ids(ids: list[str], # all ids, in order
-              rank: int, world_size: int) -> list[str]:
+
+def shard_ids(
+    ids: list[str],  # all ids, in order
+    rank: int,
+    world_size: int,
+) -> list[str]:
     "The ids worker `rank` of `world_size` handles: every `world_size`-th one from `rank`."
     if world_size < 1 or not 0 <= rank < world_size:
         raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
     return list(ids)[rank::world_size]
 
 # %% ../nbs/09_masks.ipynb #5c7fec97
-def generate_masks(generator, # a mask source: `__call__(image) -> MaskSet` and `settings()`
-                   dataset, # a `SegDataset` (anything with `.ids` and `[i] -> Sample`)
-                   store: MaskStore, # where masks go; must be keyed by `generator.settings()`
-                   rank: int | None = None, # this worker; default `$RANK` or 0
-                   world_size: int | None = None, # number of workers; default `$WORLD_SIZE` or 1
-                   ids: list[str] | None = None, # a subset of `dataset.ids`; default all
-                   progress: bool = True, # show a tqdm bar
-                  ) -> list[str]:
+def generate_masks(
+    generator,  # a mask source: `__call__(image) -> MaskSet` and `settings()`
+    dataset,  # a `SegDataset` (anything with `.ids` and `[i] -> Sample`)
+    store: MaskStore,  # where masks go; must be keyed by `generator.settings()`
+    rank: int | None = None,  # this worker; default `$RANK` or 0
+    world_size: int | None = None,  # number of workers; default `$WORLD_SIZE` or 1
+    ids: list[str] | None = None,  # a subset of `dataset.ids`; default all
+    progress: bool = True,  # show a tqdm bar
+) -> list[str]:
     "Make and store the masks of this worker's share of `ids` not stored yet; returns the ids it made."
     if _normalised(generator.settings()) != store.settings:
-        raise ValueError(f"store {store.folder} is keyed by other settings than the generator's; "
-                         f"build it as MaskStore(root, generator.settings())")
+        raise ValueError(
+            f"store {store.folder} is keyed by other settings than the generator's; "
+            f"build it as MaskStore(root, generator.settings())"
+        )
     rank = _env_int("RANK", 0) if rank is None else rank
     world_size = _env_int("WORLD_SIZE", 1) if world_size is None else world_size
     index = {i: k for k, i in enumerate(dataset.ids)}
     ids = list(dataset.ids) if ids is None else list(ids)
     missing = [i for i in ids if i not in index]
-    if missing: raise KeyError(f"ids not in dataset {getattr(dataset, 'name', '')!r}: {missing[:5]}")
+    if missing:
+        raise KeyError(f"ids not in dataset {getattr(dataset, 'name', '')!r}: {missing[:5]}")
     todo = [i for i in shard_ids(ids, rank, world_size) if not store.has(i)]
     get_logger("fma_wsss.masks").info(f"masks: rank {rank}/{world_size}: {len(todo)} to make in {store.folder}")
     for i in tqdm(todo, desc=f"masks[{rank}]", disable=not progress):
         sample = dataset[index[i]]
         ms = generator(sample.image)
         if ms.size != sample.image.shape[:2]:
-            raise RuntimeError(f"mask source gave masks of size {ms.size} for image {i!r} of size {sample.image.shape[:2]}")
+            raise RuntimeError(
+                f"mask source gave masks of size {ms.size} for image {i!r} of size {sample.image.shape[:2]}"
+            )
         store.save(i, ms)
     return todo

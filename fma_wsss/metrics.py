@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm  # text bar: renders in papermill HTML reports, no widget needed
@@ -20,29 +20,39 @@ __all__ = ['confusion_matrix', 'per_class_iou', 'mean_iou', 'pixel_accuracy', 'p
 
 # %% ../nbs/03_metrics.ipynb #74866862
 def _as_numpy(x) -> np.ndarray:
-    if hasattr(x, "detach"): x = x.detach().cpu().numpy()  # torch tensor
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()  # torch tensor
     x = np.asarray(x)
-    if x.dtype.kind not in "iub": raise TypeError(f"labels must be integer arrays, got dtype {x.dtype}")
+    if x.dtype.kind not in "iub":
+        raise TypeError(f"labels must be integer arrays, got dtype {x.dtype}")
     return x
 
-def confusion_matrix(pred, # (...) integer predicted labels 0..K-1 (numpy array or torch tensor)
-                     gt, # (...) integer ground-truth labels 0..K-1, or `ignore_index`; same shape
-                     num_classes: int, # K
-                     ignore_index: int = IGNORE_INDEX, # ground-truth value not scored
-                    ) -> np.ndarray:
+
+def confusion_matrix(
+    pred,  # (...) integer predicted labels 0..K-1 (numpy array or torch tensor)
+    gt,  # (...) integer ground-truth labels 0..K-1, or `ignore_index`; same shape
+    num_classes: int,  # K
+    ignore_index: int = IGNORE_INDEX,  # ground-truth value not scored
+) -> np.ndarray:
     "(K,K) int64 confusion matrix, rows ground truth, columns prediction, ignored pixels excluded."
     pred, gt = _as_numpy(pred), _as_numpy(gt)
-    if pred.shape != gt.shape: raise ValueError(f"prediction shape {pred.shape} != ground-truth shape {gt.shape}")
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction shape {pred.shape} != ground-truth shape {gt.shape}")
     k = num_classes
     valid = gt != ignore_index
-    if not valid.all(): pred, gt = pred[valid], gt[valid]
+    if not valid.all():
+        pred, gt = pred[valid], gt[valid]
     pred, gt = pred.ravel(), gt.ravel()
     if gt.size and (gt.min() < 0 or gt.max() >= k):
-        raise ValueError(f"ground truth has values {np.unique(gt[(gt < 0) | (gt >= k)]).tolist()} outside 0..{k - 1} "
-                         f"(and not the ignore value {ignore_index})")
+        raise ValueError(
+            f"ground truth has values {np.unique(gt[(gt < 0) | (gt >= k)]).tolist()} outside 0..{k - 1} "
+            f"(and not the ignore value {ignore_index})"
+        )
     if pred.size and (pred.min() < 0 or pred.max() >= k):
-        raise ValueError(f"prediction has values {np.unique(pred[(pred < 0) | (pred >= k)]).tolist()} outside "
-                         f"0..{k - 1} at scored pixels")
+        raise ValueError(
+            f"prediction has values {np.unique(pred[(pred < 0) | (pred >= k)]).tolist()} outside "
+            f"0..{k - 1} at scored pixels"
+        )
     dt = np.int32 if k * k < 2**31 else np.int64  # int32 is faster to bincount
     idx = gt.astype(dt) * k + pred.astype(dt)  # both cast: uint64 + int32 would promote to float64
     return np.bincount(idx, minlength=k * k).reshape(k, k).astype(np.int64)
@@ -53,25 +63,33 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     np.divide(num, den, out=out, where=den > 0)
     return out
 
-def per_class_iou(cm: np.ndarray, # (K,K) confusion matrix, rows ground truth
-                 ) -> np.ndarray:
+
+def per_class_iou(
+    cm: np.ndarray,  # (K,K) confusion matrix, rows ground truth
+) -> np.ndarray:
     "(K,) float64 IoU per class; nan where the class is in neither ground truth nor prediction."
-    cm = np.asarray(cm, np.float64); tp = np.diag(cm)
+    cm = np.asarray(cm, np.float64)
+    tp = np.diag(cm)
     return _ratio(tp, cm.sum(0) + cm.sum(1) - tp)
+
 
 def mean_iou(cm: np.ndarray) -> float:
     "Mean IoU over the classes whose union is not empty (nan if there is none)."
     iou = per_class_iou(cm)
     return float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
 
+
 def pixel_accuracy(cm: np.ndarray) -> float:
     "Fraction of scored pixels predicted right (nan if none is scored)."
-    cm = np.asarray(cm); n = cm.sum()
+    cm = np.asarray(cm)
+    n = cm.sum()
     return float(np.trace(cm) / n) if n else float("nan")
+
 
 def precision_recall(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "(precision, recall), each (K,) float64; nan where a class is never predicted / never in the ground truth."
-    cm = np.asarray(cm, np.float64); tp = np.diag(cm)
+    cm = np.asarray(cm, np.float64)
+    tp = np.diag(cm)
     return _ratio(tp, cm.sum(0)), _ratio(tp, cm.sum(1))
 
 # %% ../nbs/03_metrics.ipynb #14434e3b
@@ -79,41 +97,61 @@ def _pair_cm(pred_dir: Path, dataset: SegDataset, id: str, k: int) -> np.ndarray
     gt = dataset.read_label(id)
     pred = read_label(pred_dir / f"{id}.png")
     if pred.shape != gt.shape:
-        raise ValueError(f"prediction {pred_dir / f'{id}.png'} is {pred.shape} but ground truth "
-                         f"{dataset.label_path(id)} is {gt.shape}")
-    try: return confusion_matrix(pred, gt, k)
-    except ValueError as e: raise ValueError(f"id {id!r}: {e}") from None
+        raise ValueError(
+            f"prediction {pred_dir / f'{id}.png'} is {pred.shape} but ground truth "
+            f"{dataset.label_path(id)} is {gt.shape}"
+        )
+    try:
+        return confusion_matrix(pred, gt, k)
+    except ValueError as e:
+        raise ValueError(f"id {id!r}: {e}") from None
+
 
 def _scored_ids(dataset: SegDataset, ids: Sequence[str] | None) -> tuple[list[str], list[str]]:
-    if not dataset.label_dirs: raise ValueError(f"{dataset.name}/{dataset.split} has no ground-truth label maps to score against")
+    if not dataset.label_dirs:
+        raise ValueError(f"{dataset.name}/{dataset.split} has no ground-truth label maps to score against")
     if ids is not None:
         for i in ids:
-            if dataset.label_path(i) is None: raise FileNotFoundError(f"id {i!r} of {dataset.name}/{dataset.split} has no ground-truth label map")
+            if dataset.label_path(i) is None:
+                raise FileNotFoundError(f"id {i!r} of {dataset.name}/{dataset.split} has no ground-truth label map")
         return list(ids), []
     has_gt = {i: dataset.label_path(i) is not None for i in dataset.ids}
     return [i for i, h in has_gt.items() if h], [i for i, h in has_gt.items() if not h]
 
 # %% ../nbs/03_metrics.ipynb #49125420
-def score_split(pred_dir: Path | str, # folder of predicted label maps <id>.png
-                dataset: SegDataset, # ground truth
-                ids: Sequence[str] | None = None, # ids to score; default all ids that have ground truth
-                num_classes: int | None = None, # K; default the dataset vocabulary's C+1
-                workers: int | None = None, # PNG-decoding threads; default min(4, cpu count)
-                progress: bool = True, # tqdm bar
-               ) -> dict:
+def score_split(
+    pred_dir: Path | str,  # folder of predicted label maps <id>.png
+    dataset: SegDataset,  # ground truth
+    ids: Sequence[str] | None = None,  # ids to score; default all ids that have ground truth
+    num_classes: int | None = None,  # K; default the dataset vocabulary's C+1
+    workers: int | None = None,  # PNG-decoding threads; default min(4, cpu count)
+    progress: bool = True,  # tqdm bar
+) -> dict:
     "mIoU, per-class IoU by class name, pixel accuracy and the (K,K) confusion matrix of a folder of predictions (METHOD 9)."
-    pred_dir = Path(pred_dir); k = num_classes or dataset.vocab.num_classes
+    pred_dir = Path(pred_dir)
+    k = num_classes or dataset.vocab.num_classes
     ids, skipped = _scored_ids(dataset, ids)
     missing = [i for i in ids if not (pred_dir / f"{i}.png").is_file()]
     if missing:
-        raise FileNotFoundError(f"{len(missing)} of {len(ids)} predictions missing in {pred_dir}, e.g. "
-                                f"{pred_dir / (missing[0] + '.png')}; run the stage that writes them first")
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(ids)} predictions missing in {pred_dir}, e.g. "
+            f"{pred_dir / (missing[0] + '.png')}; run the stage that writes them first"
+        )
     cm = np.zeros((k, k), np.int64)
     with ThreadPoolExecutor(workers or min(4, os.cpu_count() or 1)) as ex:
-        for c in tqdm(ex.map(lambda i: _pair_cm(pred_dir, dataset, i, k), ids), total=len(ids),
-                      desc=f"scoring {dataset.name}/{dataset.split}", disable=not progress):
+        for c in tqdm(
+            ex.map(lambda i: _pair_cm(pred_dir, dataset, i, k), ids),
+            total=len(ids),
+            desc=f"scoring {dataset.name}/{dataset.split}",
+            disable=not progress,
+        ):
             cm += c
     names = list(dataset.vocab.class_names) + [str(i) for i in range(dataset.vocab.num_classes, k)]
-    return {"miou": mean_iou(cm), "per_class_iou": dict(zip(names, per_class_iou(cm).tolist())),
-            "pixel_accuracy": pixel_accuracy(cm), "confusion_matrix": cm, "n_images": len(ids),
-            "ids_without_gt": skipped}
+    return {
+        "miou": mean_iou(cm),
+        "per_class_iou": dict(zip(names, per_class_iou(cm).tolist())),
+        "pixel_accuracy": pixel_accuracy(cm),
+        "confusion_matrix": cm,
+        "n_images": len(ids),
+        "ids_without_gt": skipped,
+    }

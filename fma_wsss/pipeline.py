@@ -10,33 +10,35 @@ __all__ = ['STAGE_VERSION', 'TASKS', 'STAGES', 'Stage', 'StageResult', 'StageFai
 # %% ../nbs/13_pipeline.ipynb #a4db1f79
 import dataclasses
 import json
-import shutil
 import time
-import traceback
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .config import RunConfig, load_config
-from .core import atomic_write_bytes, cache_dir, get_logger, pick_device, settings_hash, seed_everything
+from .core import atomic_write_bytes, cache_dir, get_logger, pick_device, seed_everything, settings_hash
 
 # %% ../nbs/13_pipeline.ipynb #8267fec6
 STAGE_VERSION = 1  # bump to invalidate every cached stage after a change in what stages compute
 
+
 @dataclass(frozen=True)
 class Stage:
     "One pipeline stage: what it reads, which settings it depends on, and how it runs."
+
     name: str  # folder name under cache_dir()
     inputs: tuple[str, ...]  # stages whose outputs it reads
     settings: Callable  # (Pipeline) -> dict: everything of the config (resolved) the output depends on
     fn: Callable  # (Pipeline, out_dir: Path) -> dict of metrics (JSON-serialisable)
     doc: str = ""  # one line for reports
 
+
 @dataclass
 class StageResult:
     "What a stage left: its folder, hash, metrics and how long it took (when it was computed)."
+
     name: str
     hash: str
     path: Path
@@ -44,17 +46,23 @@ class StageResult:
     seconds: float  # compute time (of the original run when reused)
     reused: bool  # True when read from the cache
 
-    def to_dict(self) -> dict: return {**dataclasses.asdict(self), "path": str(self.path)}
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "path": str(self.path)}
 
 # %% ../nbs/13_pipeline.ipynb #d21b23d0
 class StageFailed(RuntimeError):
     "A stage raised; the message names the stage and its folder (kept, so a re-run resumes it)."
 
+
 def _read_done(path: Path) -> dict | None:
     p = path / "DONE.json"
-    if not p.is_file(): return None
-    try: return json.loads(p.read_text())
-    except json.JSONDecodeError: return None  # a torn marker counts as not done
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError:
+        return None  # a torn marker counts as not done
+
 
 def _write_done(path: Path, info: dict):
     atomic_write_bytes(path / "DONE.json", json.dumps(info, indent=2, default=str).encode())
@@ -65,14 +73,21 @@ def _compute(pipe, name: str, h: str, out: Path) -> StageResult:
     st = pipe.stages[name]
     pipe.log.info(f"{'resuming' if out.exists() else 'computing'} {name} {h}")
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "STAGE.json", json.dumps(
-        {"stage": name, "settings": st.settings(pipe), "inputs": {i: pipe.stage_hash(i) for i in st.inputs}},
-        indent=2, default=str).encode())
+    atomic_write_bytes(
+        out / "STAGE.json",
+        json.dumps(
+            {"stage": name, "settings": st.settings(pipe), "inputs": {i: pipe.stage_hash(i) for i in st.inputs}},
+            indent=2,
+            default=str,
+        ).encode(),
+    )
     t0 = time.perf_counter()
-    try: metrics = st.fn(pipe, out) or {}
+    try:
+        metrics = st.fn(pipe, out) or {}
     except Exception as e:
-        raise StageFailed(f"stage {name!r} failed ({type(e).__name__}: {e}); its folder {out} is kept and "
-                          f"a re-run resumes it") from e
+        raise StageFailed(
+            f"stage {name!r} failed ({type(e).__name__}: {e}); its folder {out} is kept and a re-run resumes it"
+        ) from e
     secs = time.perf_counter() - t0
     _write_done(out, {"stage": name, "hash": h, "metrics": metrics, "seconds": secs, "finished": time.time()})
     return StageResult(name, h, out, metrics, secs, False)
@@ -80,10 +95,13 @@ def _compute(pipe, name: str, h: str, out: Path) -> StageResult:
 # %% ../nbs/13_pipeline.ipynb #bdec9a98
 class Pipeline:
     "The cached stages of one configuration. `run(until)` computes or reuses each stage in order."
-    def __init__(self, cfg: RunConfig, # the run's configuration (see fma_wsss.config.load_config)
-                 stages: dict[str, Stage] | None = None, # name -> Stage in run order; default STAGES
-                 cache: Path | str | None = None, # default cache_dir()
-                ):
+
+    def __init__(
+        self,
+        cfg: RunConfig,  # the run's configuration (see fma_wsss.config.load_config)
+        stages: dict[str, Stage] | None = None,  # name -> Stage in run order; default STAGES
+        cache: Path | str | None = None,  # default cache_dir()
+    ):
         self.cfg, self.stages = cfg, dict(stages if stages is not None else STAGES)
         self.cache = Path(cache) if cache is not None else cache_dir(create=True)
         self.results: dict[str, StageResult] = {}
@@ -94,8 +112,14 @@ class Pipeline:
     def stage_hash(self, name: str) -> str:
         "Hash of stage `name`: its settings, the stage version and its inputs' hashes (recursively)."
         st = self.stages[name]
-        return settings_hash({"stage": name, "version": STAGE_VERSION, "settings": st.settings(self),
-                              "inputs": {i: self.stage_hash(i) for i in st.inputs}})
+        return settings_hash(
+            {
+                "stage": name,
+                "version": STAGE_VERSION,
+                "settings": st.settings(self),
+                "inputs": {i: self.stage_hash(i) for i in st.inputs},
+            }
+        )
 
     def enabled(self, name: str) -> bool:
         "False for stages the config switches off (stage 2 with `segmenter.enabled: false`)."
@@ -103,69 +127,102 @@ class Pipeline:
 
     def path(self, name: str) -> Path:
         "Output folder of a stage that has run (or been reused) in this pipeline."
-        if name not in self.results: raise RuntimeError(f"stage {name!r} has not run yet; run(until={name!r}) first")
+        if name not in self.results:
+            raise RuntimeError(f"stage {name!r} has not run yet; run(until={name!r}) first")
         return self.results[name].path
 
     def run_stage(self, name: str, force: bool = False) -> StageResult:
         "Reuse stage `name` from the cache when its DONE.json exists, else compute it (inputs must have run)."
         missing = [i for i in self.stages[name].inputs if i not in self.results and self.enabled(i)]
-        if missing: raise RuntimeError(f"stage {name!r} needs {missing} first; use run(until={name!r})")
-        h = self.stage_hash(name); out = self.cache / name / h
+        if missing:
+            raise RuntimeError(f"stage {name!r} needs {missing} first; use run(until={name!r})")
+        h = self.stage_hash(name)
+        out = self.cache / name / h
         done = None if force else _read_done(out)
-        if done is None: res = _compute(self, name, h, out)
+        if done is None:
+            res = _compute(self, name, h, out)
         else:
             self.log.info(f"reusing cached {name} {h}")
             res = StageResult(name, h, out, done.get("metrics", {}), float(done.get("seconds", 0.0)), True)
         self.results[name] = res
         return res
 
-    def run(self, until: str | None = None, # last stage to run; default cfg.run.until, else all
-            force: tuple[str, ...] = (), # stages recomputed even when cached
-           ) -> dict[str, StageResult]:
+    def run(
+        self,
+        until: str | None = None,  # last stage to run; default cfg.run.until, else all
+        force: tuple[str, ...] = (),  # stages recomputed even when cached
+    ) -> dict[str, StageResult]:
         "Run (or reuse) each enabled stage in order up to `until`; returns {stage: StageResult}."
         until, names = until or self.cfg.run.until, list(self.stages)
-        if until is not None and until not in names: raise ValueError(f"unknown stage {until!r}: the stages are {names}")
+        if until is not None and until not in names:
+            raise ValueError(f"unknown stage {until!r}: the stages are {names}")
         for name in names[: names.index(until) + 1] if until else names:
-            if self.enabled(name): self.run_stage(name, force=name in force)
-            else: self.log.info(f"skipping {name} (disabled in the config)")
+            if self.enabled(name):
+                self.run_stage(name, force=name in force)
+            else:
+                self.log.info(f"skipping {name} (disabled in the config)")
         return dict(self.results)
 
     def metrics(self) -> dict:
         "What a run reports: per stage hash, reuse, seconds and metrics; headline `*miou` values; totals."
-        out = {"stages": {k: {"hash": r.hash, "reused": r.reused, "seconds": round(r.seconds, 3), **r.metrics}
-                          for k, r in self.results.items()},
-               "resolved": self.resolved, "meaningless": bool(self.cfg.run.meaningless or self.resolved.get("meaningless"))}
-        out.update({m: v for r in self.results.values() for m, v in r.metrics.items()
-                    if m.endswith("miou") and (v is None or isinstance(v, (int, float)))})
+        out = {
+            "stages": {
+                k: {"hash": r.hash, "reused": r.reused, "seconds": round(r.seconds, 3), **r.metrics}
+                for k, r in self.results.items()
+            },
+            "resolved": self.resolved,
+            "meaningless": bool(self.cfg.run.meaningless or self.resolved.get("meaningless")),
+        }
+        out.update(
+            {
+                m: v
+                for r in self.results.values()
+                for m, v in r.metrics.items()
+                if m.endswith("miou") and (v is None or isinstance(v, (int, float)))
+            }
+        )
         out["seconds_computed"] = round(sum(r.seconds for r in self.results.values() if not r.reused), 3)
         return out
 
 # %% ../nbs/13_pipeline.ipynb #f6a5802f
 def _fake_root(pipe, kind: str) -> Path:
     d = pipe.cfg.data
-    key = {"kind": kind, "n_train": d.fake_n_train, "n_val": d.fake_n_val, "size": list(d.fake_size), "seed": pipe.cfg.run.seed}
+    key = {
+        "kind": kind,
+        "n_train": d.fake_n_train,
+        "n_val": d.fake_n_val,
+        "size": list(d.fake_size),
+        "seed": pipe.cfg.run.seed,
+    }
     root = pipe.cache / "datasets" / f"{kind}-{settings_hash(key)}"
     if not (root / "DONE.json").is_file():
         from fma_wsss.data import make_fake_coco, make_fake_voc
+
         make = make_fake_voc if kind == "fake_voc" else make_fake_coco
         make(root, n_train=d.fake_n_train, n_val=d.fake_n_val, size=tuple(d.fake_size), seed=pipe.cfg.run.seed)
         _write_done(root, key)
     return root
 
+
 def _full_dataset(pipe, split: str):
     from fma_wsss import data
     from fma_wsss.core import data_dir
+
     d = pipe.cfg.data
-    if d.dataset == "demo": return data.demo_dataset(d.root)
-    if d.dataset in ("fake_voc", "fake_coco"): root = _fake_root(pipe, d.dataset)
-    else: root = Path(d.root).expanduser() if d.root else data_dir() / ("coco" if d.dataset == "coco" else "")
+    if d.dataset == "demo":
+        return data.demo_dataset(d.root)
+    if d.dataset in ("fake_voc", "fake_coco"):
+        root = _fake_root(pipe, d.dataset)
+    else:
+        root = Path(d.root).expanduser() if d.root else data_dir() / ("coco" if d.dataset == "coco" else "")
     return (data.coco_dataset if d.dataset in ("coco", "fake_coco") else data.voc_dataset)(root, split)
 
 # %% ../nbs/13_pipeline.ipynb #68041225
-def dataset(pipe, part: str = "train"): # "train", "val", "heldout" or "scored" (train minus held-out)
+def dataset(pipe, part: str = "train"):  # "train", "val", "heldout" or "scored" (train minus held-out)
     "The configured dataset split for `part`, limited by `max_train`/`max_val` (built once per pipeline)."
     key = ("dataset", part)
-    if key in pipe.memo: return pipe.memo[key]
+    if key in pipe.memo:
+        return pipe.memo[key]
     d = pipe.cfg.data
     if part == "val":  # scored against ground truth: only images with label maps
         ds = _full_dataset(pipe, d.val_split)
@@ -177,109 +234,166 @@ def dataset(pipe, part: str = "train"): # "train", "val", "heldout" or "scored" 
         if part in ("heldout", "scored"):
             if not 0 <= d.heldout_fraction < 1:  # a negative share would still hold images out, 1 leaves none to score
                 raise ValueError(f"data.heldout_fraction must be in [0, 1), got {d.heldout_fraction}")
-            ids = list(ds.ids); n = int(round(d.heldout_fraction * len(ids)))
+            ids = list(ds.ids)
+            n = int(round(d.heldout_fraction * len(ids)))
             held = set(np.random.default_rng(pipe.cfg.run.seed).permutation(ids)[:n].tolist()) if n else set()
             ds = ds.subset([i for i in ids if (i in held) == (part == "heldout")], split=f"{ds.split}[{part}]")
-        elif part != "train": raise ValueError(f"unknown dataset part {part!r}: use train, val, heldout or scored")
+        elif part != "train":
+            raise ValueError(f"unknown dataset part {part!r}: use train, val, heldout or scored")
     pipe.memo[key] = ds
     return ds
+
 
 def _data_key(pipe, part: str = "train") -> dict:
     "What identifies a dataset part in a stage hash: name, split, root and a hash of its ids."
     ds = dataset(pipe, part)
-    return {"name": ds.name, "split": ds.split, "root": str(ds.image_dir), "ids": settings_hash(list(ds.ids)), "n": len(ds)}
+    return {
+        "name": ds.name,
+        "split": ds.split,
+        "root": str(ds.image_dir),
+        "ids": settings_hash(list(ds.ids)),
+        "n": len(ds),
+    }
 
 # %% ../nbs/13_pipeline.ipynb #8626bcc5
 def _missing_weights(e: Exception) -> bool:
     "True for the errors that mean 'the checkpoint is not here' (and not a bug)."
     return type(e).__name__ in ("WeightsNotFoundError", "FileNotFoundError") or isinstance(e, FileNotFoundError)
 
+
 def device(pipe):
     "The torch device of the run (`run.device`)."
-    if "device" not in pipe.memo: pipe.memo["device"] = pick_device(pipe.cfg.run.device)
+    if "device" not in pipe.memo:
+        pipe.memo["device"] = pick_device(pipe.cfg.run.device)
     return pipe.memo["device"]
+
 
 def clip_model(pipe):
     "The run's `FrozenClip` (built once; falls back as configured when weights are missing)."
-    if "clip" in pipe.memo: return pipe.memo["clip"]
+    if "clip" in pipe.memo:
+        return pipe.memo["clip"]
     from fma_wsss.clip import FrozenClip
-    c = pipe.cfg.clip; arch, weights = c.arch, c.weights
-    try: model = FrozenClip.build(arch, weights, device=device(pipe), seed=pipe.cfg.run.seed, download=False)
+
+    c = pipe.cfg.clip
+    arch, weights = c.arch, c.weights
+    try:
+        model = FrozenClip.build(arch, weights, device=device(pipe), seed=pipe.cfg.run.seed, download=False)
     except Exception as e:
-        if not (_missing_weights(e) and c.fallback): raise
+        if not (_missing_weights(e) and c.fallback):
+            raise
         arch, weights = ("tiny", "random") if c.fallback == "tiny" else (arch, "random")
-        pipe.log.warning(f"CLIP {c.arch}/{c.weights} weights not available ({e}); using untrained {arch}: "
-                         f"the numbers of this run are meaningless")
+        pipe.log.warning(
+            f"CLIP {c.arch}/{c.weights} weights not available ({e}); using untrained {arch}: "
+            f"the numbers of this run are meaningless"
+        )
         pipe.resolved["meaningless"] = True
         model = FrozenClip.build(arch, weights, device=device(pipe), seed=pipe.cfg.run.seed)
     pipe.resolved["clip"] = {"arch": arch, "weights": weights}
-    if weights == "random": pipe.resolved["meaningless"] = True
+    if weights == "random":
+        pipe.resolved["meaningless"] = True
     pipe.memo["clip"] = model
     return model
 
+
 def _weight_file(registry_name: str) -> str:
     from fma_wsss.weights import resolve_weights
-    try: return str(resolve_weights(registry_name, download=False))
-    except Exception: return "random"  # not resolvable: the model was built untrained
+
+    try:
+        return str(resolve_weights(registry_name, download=False))
+    except Exception:
+        return "random"  # not resolvable: the model was built untrained
+
 
 def weights_used(pipe) -> dict:
     "{model: checkpoint path or 'random'} of the models this pipeline built, stage 2's backbone included (for provenance)."
     out = {}
     if "clip" in pipe.resolved:
         from fma_wsss.clip import CLIP_ARCHS
+
         arch, w = pipe.resolved["clip"]["arch"], pipe.resolved["clip"]["weights"]
         tags = CLIP_ARCHS.get(arch, {}).get("weights", {})
         out["clip"] = "random" if w == "random" else _weight_file(tags[w]) if w in tags else w
     if "sam" in pipe.resolved:
         from fma_wsss.weights import SAM_WEIGHTS
+
         arch, w = pipe.resolved["sam"]["arch"], pipe.resolved["sam"]["weights"]
         out["sam"] = "random" if w == "random" else _weight_file(SAM_WEIGHTS[arch]) if w == "default" else w
     if "segmenter" in pipe.results:  # stage 2 ran (or was reused): its backbone's ImageNet checkpoint
         from fma_wsss.segmenter import ARCHS
         from fma_wsss.weights import WEIGHTS
+
         s = pipe.cfg.segmenter
         name = ARCHS[s.model].weights if s.backbone_weights == "default" else s.backbone_weights
-        out["segmenter_backbone"] = "random" if name in (None, "random") else _weight_file(name) if name in WEIGHTS else name
+        out["segmenter_backbone"] = (
+            "random" if name in (None, "random") else _weight_file(name) if name in WEIGHTS else name
+        )
     return out
+
 
 def _clip_settings(pipe) -> dict:
     clip_model(pipe)
     return dict(pipe.resolved["clip"], seed=pipe.cfg.run.seed)
 
 # %% ../nbs/13_pipeline.ipynb #2f3bfc62
-_SAM_KEYS = ("points_per_side", "points_per_batch", "pred_iou_thresh", "stability_score_thresh",
-             "stability_score_offset", "box_nms_thresh", "crop_n_layers", "crop_nms_thresh", "crop_overlap_ratio",
-             "crop_n_points_downscale_factor", "min_mask_region_area", "fma_changes")
+_SAM_KEYS = (
+    "points_per_side",
+    "points_per_batch",
+    "pred_iou_thresh",
+    "stability_score_thresh",
+    "stability_score_offset",
+    "box_nms_thresh",
+    "crop_n_layers",
+    "crop_nms_thresh",
+    "crop_overlap_ratio",
+    "crop_n_points_downscale_factor",
+    "min_mask_region_area",
+    "fma_changes",
+)
+
 
 def mask_generator(pipe):
     "The run's mask source: SAM's automatic generator, or superpixels (configured, or the fallback)."
-    if "masks" in pipe.memo: return pipe.memo["masks"]
-    m = pipe.cfg.masks; gen = None
+    if "masks" in pipe.memo:
+        return pipe.memo["masks"]
+    m = pipe.cfg.masks
+    gen = None
     if m.generator == "sam":
         try:
             from fma_wsss.sam import SamMaskGenerator, build_sam
-            sam = build_sam(m.sam_arch, weights=None if m.sam_weights == "default" or m.sam_arch == "tiny" else m.sam_weights,
-                            device=device(pipe), download=False, seed=pipe.cfg.run.seed)
+
+            sam = build_sam(
+                m.sam_arch,
+                weights=None if m.sam_weights == "default" or m.sam_arch == "tiny" else m.sam_weights,
+                device=device(pipe),
+                download=False,
+                seed=pipe.cfg.run.seed,
+            )
             gen = SamMaskGenerator(sam, **{k: getattr(m, k) for k in _SAM_KEYS})
             pipe.resolved["sam"] = {"arch": m.sam_arch, "weights": "random" if m.sam_arch == "tiny" else m.sam_weights}
         except Exception as e:
-            if not (_missing_weights(e) and m.fallback): raise
+            if not (_missing_weights(e) and m.fallback):
+                raise
             pipe.log.warning(f"SAM {m.sam_arch} weights not available ({e}); using {m.fallback} superpixel masks")
             pipe.resolved["masks_fallback"] = m.fallback
     if gen is None:
         from fma_wsss.masks import SuperpixelMasks
+
         gen = SuperpixelMasks(method=m.fallback if m.generator == "sam" else m.generator, **m.superpixel_params)
     pipe.memo["masks"] = gen
     return gen
 
+
 def mask_store(pipe):
     "The `MaskStore` the masks stage filled (keyed by the generator's settings, as saved by that stage)."
     from fma_wsss.masks import MaskStore
+
     root = pipe.path("masks")
     return MaskStore(root, json.loads((root / "generator.json").read_text()))
 
+
 def _masks(pipe, out: Path) -> dict:
     from fma_wsss.masks import MaskStore, generate_masks
+
     gen, ds = mask_generator(pipe), dataset(pipe, "train")
     atomic_write_bytes(out / "generator.json", json.dumps(gen.settings(), default=str).encode())
     store = MaskStore(out, gen.settings())
@@ -291,129 +405,210 @@ def _masks(pipe, out: Path) -> dict:
 def _prompt_cfg(pipe, which: str):
     return getattr(pipe.cfg, f"prompts_{which}")
 
-def prompt_learner(pipe, which: str): # "cls" or "seg"
+
+def prompt_learner(pipe, which: str):  # "cls" or "seg"
     "A fresh `PromptLearner` for prompt set `which`, as configured."
     from fma_wsss.prompts import PromptLearner
+
     p, vocab = _prompt_cfg(pipe, which), dataset(pipe, "train").vocab
     bg_words = () if p.learned_bg else tuple(vocab.bg_words)  # METHOD 2: learned background has empty names
-    return PromptLearner(clip_model(pipe), list(vocab.clip_names), list(bg_words), n_ctx=p.n_ctx,
-                         shared_ctx=p.shared_ctx, name_position=p.name_position, learned_bg=p.learned_bg,
-                         n_learned_bg=p.n_learned_bg, init_std=p.init_std, seed=pipe.cfg.run.seed).to(device(pipe))
+    return PromptLearner(
+        clip_model(pipe),
+        list(vocab.clip_names),
+        list(bg_words),
+        n_ctx=p.n_ctx,
+        shared_ctx=p.shared_ctx,
+        name_position=p.name_position,
+        learned_bg=p.learned_bg,
+        n_learned_bg=p.n_learned_bg,
+        init_std=p.init_std,
+        seed=pipe.cfg.run.seed,
+    ).to(device(pipe))
+
 
 TASKS = {"contrastive": "cls", "cam_activation": "seg", "joint": "joint"}  # config loss -> train_prompts task
+
 
 def _train_config(pipe, which: str):
     "`fma_wsss.train.PromptTrainConfig` from a prompt section: same-named fields carried over, the loss as task."
     from fma_wsss.train import PromptTrainConfig
+
     p = dataclasses.asdict(_prompt_cfg(pipe, which))
     if p["loss"] == "joint" and which == "cls":
-        raise ValueError("prompts_cls.loss 'joint': joint training runs in the segmentation-prompt stage; "
-                         "set prompts_seg.loss: joint (and keep prompts_cls.loss: contrastive for the coarse seeds)")
+        raise ValueError(
+            "prompts_cls.loss 'joint': joint training runs in the segmentation-prompt stage; "
+            "set prompts_seg.loss: joint (and keep prompts_cls.loss: contrastive for the coarse seeds)"
+        )
     p.update(seed=pipe.cfg.run.seed, task=TASKS[p["loss"]], save_at=(p["checkpoint"],) if p["checkpoint"] else ())
     names = {f.name for f in dataclasses.fields(PromptTrainConfig)}
     return PromptTrainConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in p.items() if k in names})
 
+
 def _prompt_settings(which: str):
     def settings(pipe) -> dict:
-        return {"clip": _clip_settings(pipe), "prompts": dataclasses.asdict(_prompt_cfg(pipe, which)),
-                "data": _data_key(pipe, "train"), "seed": pipe.cfg.run.seed}
+        return {
+            "clip": _clip_settings(pipe),
+            "prompts": dataclasses.asdict(_prompt_cfg(pipe, which)),
+            "data": _data_key(pipe, "train"),
+            "seed": pipe.cfg.run.seed,
+        }
+
     return settings
+
 
 def _prompts(which: str):
     def fn(pipe, out: Path) -> dict:
         from fma_wsss.train import train_prompts
+
         seed_everything(pipe.cfg.run.seed)
         seeds, tcfg = seed_dir(pipe, "coarse") if which == "seg" else None, _train_config(pipe, which)
-        learner = ({"cls": prompt_learner(pipe, "cls"), "seg": prompt_learner(pipe, "seg")} if tcfg.task == "joint"
-                   else prompt_learner(pipe, which))
+        learner = (
+            {"cls": prompt_learner(pipe, "cls"), "seg": prompt_learner(pipe, "seg")}
+            if tcfg.task == "joint"
+            else prompt_learner(pipe, which)
+        )
         train_prompts(tcfg, clip_model(pipe), learner, dataset(pipe, "train"), out, seed_dir=seeds, device=device(pipe))
         return _log_summary(out / "log.csv")
+
     return fn
+
 
 def _log_summary(log: Path) -> dict:
     "Iterations done (log.csv counts from 0) and first and last loss of a training log.csv (iter, loss, lr)."
-    if not log.is_file(): return {}
+    if not log.is_file():
+        return {}
     import csv
+
     rows = list(csv.DictReader(log.open()))
-    if not rows: return {}
-    return {"iterations": int(float(rows[-1]["iter"])) + 1, "loss_first": float(rows[0]["loss"]), "loss_last": float(rows[-1]["loss"])}
+    if not rows:
+        return {}
+    return {
+        "iterations": int(float(rows[-1]["iter"])) + 1,
+        "loss_first": float(rows[0]["loss"]),
+        "loss_last": float(rows[-1]["loss"]),
+    }
 
 # %% ../nbs/13_pipeline.ipynb #9c87f07c
 def prompt_checkpoint(pipe, which: str) -> Path:
     "The checkpoint of prompt set `which` that the CAMs use: `checkpoint` iteration if set, else the last."
     from fma_wsss.train import find_checkpoint
+
     return find_checkpoint(pipe.path(f"prompts_{which}"), _prompt_cfg(pipe, which).checkpoint, which)
+
 
 def _cam_config(pipe, which: str):
     from fma_wsss.cam import CamConfig
+
     c = dataclasses.asdict(getattr(pipe.cfg, f"cam_{which}"))
     names = {f.name for f in dataclasses.fields(CamConfig)}
     return CamConfig(**{k: v for k, v in c.items() if k in names})
 
+
 def _cams_settings(which: str):
     def settings(pipe) -> dict:
-        return {"cam": dataclasses.asdict(getattr(pipe.cfg, f"cam_{which}")), "checkpoint": _prompt_cfg(pipe, which).checkpoint,
-                "clip": _clip_settings(pipe), "data": _data_key(pipe, "train")}
+        return {
+            "cam": dataclasses.asdict(getattr(pipe.cfg, f"cam_{which}")),
+            "checkpoint": _prompt_cfg(pipe, which).checkpoint,
+            "clip": _clip_settings(pipe),
+            "data": _data_key(pipe, "train"),
+        }
+
     return settings
+
 
 def _cams(which: str):
     def fn(pipe, out: Path) -> dict:
         from fma_wsss.infer import write_cams
         from fma_wsss.prompts import PromptLearner
+
         learner = PromptLearner.load(prompt_checkpoint(pipe, which), clip_model(pipe)).to(device(pipe))
         write_cams(clip_model(pipe), learner, dataset(pipe, "train"), out, _cam_config(pipe, which), device(pipe))
         return {"n_images": len(list(out.glob("*.npz")))}
+
     return fn
 
 # %% ../nbs/13_pipeline.ipynb #975dfc01
 def _jsonable_score(s: dict, prefix: str) -> dict:
     "A score dict (score_split's or evaluate_segmenter's) as JSON metrics `<prefix>_miou`, ... (NaN IoU -> None)."
     num = lambda v: None if v is None or not np.isfinite(v) else float(v)
-    return {f"{prefix}_miou": num(s.get("miou", s.get("mIoU"))), f"{prefix}_pixel_accuracy": num(s["pixel_accuracy"]),
-            f"{prefix}_per_class_iou": {k: num(v) for k, v in s["per_class_iou"].items()},
-            f"{prefix}_confusion_matrix": np.asarray(s.get("confusion_matrix", s.get("cm"))).tolist(),
-            f"{prefix}_n_images": int(s["n_images"])}
+    return {
+        f"{prefix}_miou": num(s.get("miou", s.get("mIoU"))),
+        f"{prefix}_pixel_accuracy": num(s["pixel_accuracy"]),
+        f"{prefix}_per_class_iou": {k: num(v) for k, v in s["per_class_iou"].items()},
+        f"{prefix}_confusion_matrix": np.asarray(s.get("confusion_matrix", s.get("cm"))).tolist(),
+        f"{prefix}_n_images": int(s["n_images"]),
+    }
+
 
 def _make_seeds(pipe, cams: str, ds, bg_power: float, out: Path) -> Path:
     from fma_wsss.seeding import make_seeds
+
     store = mask_store(pipe) if pipe.cfg.seeds.use_masks else None
     return make_seeds(ds, pipe.path(cams), store, bg_power, out)
+
 
 def _choose_bg_power(pipe, cams: str, grid: list[float], out: Path) -> tuple[float, dict]:
     "The p of `grid` with the best seed mIoU on the held-out subset (only there)."
     from fma_wsss.metrics import score_split
+
     held = dataset(pipe, "heldout")
-    if not len(held): raise ValueError("seeds.bg_power_coarse_grid needs data.heldout_fraction > 0 (no held-out images)")
+    if not len(held):
+        raise ValueError("seeds.bg_power_coarse_grid needs data.heldout_fraction > 0 (no held-out images)")
     n_gt = sum(held.label_path(i) is not None for i in held.ids)  # images with only image labels score NaN
-    if not n_gt: raise ValueError(f"none of the {len(held)} held-out images has a ground-truth label map: bg_power cannot "
-                                  f"be chosen on them; raise data.heldout_fraction or change run.seed")
+    if not n_gt:
+        raise ValueError(
+            f"none of the {len(held)} held-out images has a ground-truth label map: bg_power cannot "
+            f"be chosen on them; raise data.heldout_fraction or change run.seed"
+        )
     scores = {}
     for p in grid:
         d = _make_seeds(pipe, cams, held, p, out / "heldout" / f"p{p:g}")
         scores[p] = float(score_split(d, held, progress=False)["miou"])
     best = max(scores, key=scores.get)
-    return best, {"bg_power_heldout_miou": {f"{k:g}": v for k, v in scores.items()}, "bg_power_chosen": best,
-                  "bg_power_chosen_on": f"held-out subset of {len(held)} train images ({n_gt} with ground truth; not scored below)"}
+    return best, {
+        "bg_power_heldout_miou": {f"{k:g}": v for k, v in scores.items()},
+        "bg_power_chosen": best,
+        "bg_power_chosen_on": f"held-out subset of {len(held)} train images ({n_gt} with ground truth; not scored below)",
+    }
+
 
 def _seeds(kind: str):
     cams, prefix = ("cams_cls", "coarse_seed") if kind == "coarse" else ("cams_seg", "seed")
+
     def fn(pipe, out: Path) -> dict:
         from fma_wsss.metrics import score_split
-        s = pipe.cfg.seeds; p = s.bg_power_coarse if kind == "coarse" else s.bg_power_fine; extra = {}
-        if kind == "coarse" and s.bg_power_coarse_grid: p, extra = _choose_bg_power(pipe, cams, s.bg_power_coarse_grid, out)
+
+        s = pipe.cfg.seeds
+        p = s.bg_power_coarse if kind == "coarse" else s.bg_power_fine
+        extra = {}
+        if kind == "coarse" and s.bg_power_coarse_grid:
+            p, extra = _choose_bg_power(pipe, cams, s.bg_power_coarse_grid, out)
         seed_dir = _make_seeds(pipe, cams, dataset(pipe, "train"), p, out / "seeds")
         scored = dataset(pipe, "scored")
         score = _jsonable_score(score_split(seed_dir, scored), prefix) if len(scored) else {}
         n = score.get(f"{prefix}_n_images", 0)
-        return {"bg_power": p, **extra, **score, "scored_on": f"{scored.name}/{scored.split}: the {n} of {len(scored)} images with ground truth"}
+        return {
+            "bg_power": p,
+            **extra,
+            **score,
+            "scored_on": f"{scored.name}/{scored.split}: the {n} of {len(scored)} images with ground truth",
+        }
+
     return fn
+
 
 def _seeds_settings(kind: str):
     def settings(pipe) -> dict:
         s = pipe.cfg.seeds
-        return {"bg_power": s.bg_power_coarse if kind == "coarse" else s.bg_power_fine, "use_masks": s.use_masks,
-                "grid": s.bg_power_coarse_grid if kind == "coarse" else [], "heldout": _data_key(pipe, "heldout")}
+        return {
+            "bg_power": s.bg_power_coarse if kind == "coarse" else s.bg_power_fine,
+            "use_masks": s.use_masks,
+            "grid": s.bg_power_coarse_grid if kind == "coarse" else [],
+            "heldout": _data_key(pipe, "heldout"),
+        }
+
     return settings
+
 
 def seed_dir(pipe, kind: str = "fine") -> Path:
     "Folder of the palette PNG seeds `<id>.png` of the coarse or fine seed stage."
@@ -422,40 +617,101 @@ def seed_dir(pipe, kind: str = "fine") -> Path:
 # %% ../nbs/13_pipeline.ipynb #61932559
 def _segmenter(pipe, out: Path) -> dict:
     from fma_wsss import segmenter as sg
+
     s, n_cls = pipe.cfg.segmenter, dataset(pipe, "train").vocab.num_classes
     names = {f.name for f in dataclasses.fields(sg.SegmenterConfig)}
-    want = dict(dataclasses.asdict(s), num_classes=n_cls, work_dir=str(out / "work"), device=str(device(pipe)),
-                seed=pipe.cfg.run.seed, num_workers=0 if device(pipe).type == "cpu" else 2)
+    want = dict(
+        dataclasses.asdict(s),
+        num_classes=n_cls,
+        work_dir=str(out / "work"),
+        device=str(device(pipe)),
+        seed=pipe.cfg.run.seed,
+        num_workers=0 if device(pipe).type == "cpu" else 2,
+    )
     cfg = sg.SegmenterConfig(**{k: v for k, v in want.items() if k in names})
     work = sg.train_segmenter(cfg, dataset(pipe, "train"), seed_dir(pipe, "fine"), dataset(pipe, "val"))
     score = sg.evaluate_segmenter(cfg, sg.last_checkpoint(work), dataset(pipe, "val"), out_dir=out / "eval")
     return {**_jsonable_score(score, "final"), "final_mmseg_miou": score.get("mmseg_mIoU"), "work_dir": str(work)}
 
+
 def _segmenter_settings(pipe) -> dict:
     return {"segmenter": pipe.cfg.segmenter.__dict__, "val": _data_key(pipe, "val"), "seed": pipe.cfg.run.seed}
 
 # %% ../nbs/13_pipeline.ipynb #93e91492
-STAGES: dict[str, Stage] = {s.name: s for s in [
-    Stage("masks", (), lambda p: {"generator": mask_generator(p).settings(), "data": _data_key(p, "train")}, _masks,
-          "class-agnostic masks per train image (SAM or superpixels), METHOD 8"),
-    Stage("prompts_cls", (), _prompt_settings("cls"), _prompts("cls"), "classification prompts, contrastive loss, METHOD 6-7"),
-    Stage("cams_cls", ("prompts_cls",), _cams_settings("cls"), _cams("cls"), "Grad-CAM + CAA with the classification prompts, METHOD 3-5"),
-    Stage("seeds_coarse", ("cams_cls", "masks"), _seeds_settings("coarse"), _seeds("coarse"), "coarse SAMS seeds, METHOD 8"),
-    Stage("prompts_seg", ("seeds_coarse",), _prompt_settings("seg"), _prompts("seg"), "segmentation prompts, CAM activation loss on the coarse seeds, METHOD 6-7"),
-    Stage("cams_seg", ("prompts_seg",), _cams_settings("seg"), _cams("seg"), "Grad-CAM (+ CAA for VOC) with the segmentation prompts"),
-    Stage("seeds_fine", ("cams_seg", "masks"), _seeds_settings("fine"), _seeds("fine"), "fine SAMS seeds: the pseudo labels, METHOD 8"),
-    Stage("segmenter", ("seeds_fine",), _segmenter_settings, _segmenter, "stage-2 segmenter trained on the fine seeds, scored on val, METHOD 9"),
-]}
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in [
+        Stage(
+            "masks",
+            (),
+            lambda p: {"generator": mask_generator(p).settings(), "data": _data_key(p, "train")},
+            _masks,
+            "class-agnostic masks per train image (SAM or superpixels), METHOD 8",
+        ),
+        Stage(
+            "prompts_cls",
+            (),
+            _prompt_settings("cls"),
+            _prompts("cls"),
+            "classification prompts, contrastive loss, METHOD 6-7",
+        ),
+        Stage(
+            "cams_cls",
+            ("prompts_cls",),
+            _cams_settings("cls"),
+            _cams("cls"),
+            "Grad-CAM + CAA with the classification prompts, METHOD 3-5",
+        ),
+        Stage(
+            "seeds_coarse",
+            ("cams_cls", "masks"),
+            _seeds_settings("coarse"),
+            _seeds("coarse"),
+            "coarse SAMS seeds, METHOD 8",
+        ),
+        Stage(
+            "prompts_seg",
+            ("seeds_coarse",),
+            _prompt_settings("seg"),
+            _prompts("seg"),
+            "segmentation prompts, CAM activation loss on the coarse seeds, METHOD 6-7",
+        ),
+        Stage(
+            "cams_seg",
+            ("prompts_seg",),
+            _cams_settings("seg"),
+            _cams("seg"),
+            "Grad-CAM (+ CAA for VOC) with the segmentation prompts",
+        ),
+        Stage(
+            "seeds_fine",
+            ("cams_seg", "masks"),
+            _seeds_settings("fine"),
+            _seeds("fine"),
+            "fine SAMS seeds: the pseudo labels, METHOD 8",
+        ),
+        Stage(
+            "segmenter",
+            ("seeds_fine",),
+            _segmenter_settings,
+            _segmenter,
+            "stage-2 segmenter trained on the fine seeds, scored on val, METHOD 9",
+        ),
+    ]
+}
 
 # %% ../nbs/13_pipeline.ipynb #736c308b
-def run_pipeline(cfg: RunConfig | str, # a RunConfig, or a profile name/path
-                 until: str | None = None, # last stage; default cfg.run.until, else all
-                 **overrides, # settings changed on top of the profile (`bg_power_fine=0.5`)
-                ) -> Pipeline:
+def run_pipeline(
+    cfg: RunConfig | str,  # a RunConfig, or a profile name/path
+    until: str | None = None,  # last stage; default cfg.run.until, else all
+    **overrides,  # settings changed on top of the profile (`bg_power_fine=0.5`)
+) -> Pipeline:
     "Build the configuration if needed, run the stages up to `until`; returns the `Pipeline` (results, metrics)."
-    if isinstance(cfg, str): cfg = load_config(cfg, **overrides)
+    if isinstance(cfg, str):
+        cfg = load_config(cfg, **overrides)
     elif overrides:
         from fma_wsss.config import apply_overrides
+
         cfg = apply_overrides(cfg, overrides)
     pipe = Pipeline(cfg)
     pipe.run(until=until)
@@ -467,16 +723,27 @@ def stage_table(pipe) -> list[dict]:
     rows = []
     for name, r in pipe.results.items():
         scalars = {k: v for k, v in r.metrics.items() if isinstance(v, (int, float, str)) and k != "work_dir"}
-        rows.append({"stage": name, "hash": r.hash, "reused": r.reused, "seconds": round(r.seconds, 2), **scalars,
-                     "does": pipe.stages[name].doc})
+        rows.append(
+            {
+                "stage": name,
+                "hash": r.hash,
+                "reused": r.reused,
+                "seconds": round(r.seconds, 2),
+                **scalars,
+                "does": pipe.stages[name].doc,
+            }
+        )
     return rows
+
 
 def example_ids(pipe, n: int = 2, part: str = "train") -> list[str]:
     "The first `n` ids of a dataset part with at least one foreground class (for figures)."
     ds = dataset(pipe, part)
     return [i for i in ds.ids if len(ds.image_labels(i))][:n]
 
+
 def load_cam(pipe, stage: str, id: str) -> tuple[np.ndarray, np.ndarray]:
     "((P,H,W) float32 CAMs, (P,) int64 label values) of image `id` from CAM stage `stage` (cams_cls/cams_seg)."
     from fma_wsss.infer import load_cams
+
     return load_cams(pipe.path(stage), id)

@@ -24,21 +24,25 @@ CTX_PLACEHOLDER = "X"  # a one-token word standing where the context vectors go 
 N_CTX = 16  # METHOD 2: context length M
 CTX_INIT_STD = 0.015  # METHOD 2: context initialised N(0, 0.015^2)
 
-def prompt_text(name: str, # class name ("" for a purely learned prompt)
-                n_ctx: int, # context length M
-                name_position: str = "after", # "after" the context, or "before" it
-               ) -> str:
+
+def prompt_text(
+    name: str,  # class name ("" for a purely learned prompt)
+    n_ctx: int,  # context length M
+    name_position: str = "after",  # "after" the context, or "before" it
+) -> str:
     "The text whose token embeddings a prompt starts from, with `X` placeholders for the context."
     ctx = " ".join([CTX_PLACEHOLDER] * n_ctx)
-    if name_position not in ("after", "before"): raise ValueError(f"name_position must be 'after' or 'before', got {name_position!r}")
-    if not name: return f"{ctx}."
+    if name_position not in ("after", "before"):
+        raise ValueError(f"name_position must be 'after' or 'before', got {name_position!r}")
+    if not name:
+        return f"{ctx}."
     return f"{ctx} {name}." if name_position == "after" else f"{name} {ctx}."
 
 # %% ../nbs/05_prompts.ipynb #a87ecc53
 def _layout(clip: FrozenClip, names: list[str], n_ctx: int, name_position: str):
     "Token ids (K,L), context positions (K,M) and EOT positions (K,) of the prompts for `names`."
     tok = clip.tokenizer
-    x_id, = tok.encode(CTX_PLACEHOLDER)
+    (x_id,) = tok.encode(CTX_PLACEHOLDER)
     rows = []
     for name in names:
         n_name = len(tok.encode(name)) if name else 0
@@ -55,26 +59,31 @@ def _layout(clip: FrozenClip, names: list[str], n_ctx: int, name_position: str):
 # %% ../nbs/05_prompts.ipynb #78fe3b8a
 class PromptLearner(nn.Module):
     "Learnable context vectors spliced into frozen CLIP token embeddings (METHOD 2)."
-    def __init__(self, clip: FrozenClip, # the frozen CLIP whose text tower encodes the prompts
-                 class_names: list[str], # C foreground names fed to CLIP
-                 bg_words: list[str] = (), # background words, each a prompt (unused with learned_bg)
-                 n_ctx: int = N_CTX, # context length M
-                 shared_ctx: bool = True, # one context for all word prompts, else one per prompt
-                 name_position: str = "after", # the name "after" or "before" the context
-                 learned_bg: bool = False, # background = n_learned_bg prompts with empty names
-                 n_learned_bg: int = 25, # number of purely learned background prompts
-                 init_std: float = CTX_INIT_STD, # std of the normal initialisation
-                 seed: int | None = None, # seed the initialisation (default: torch's global generator)
-                ):
+
+    def __init__(
+        self,
+        clip: FrozenClip,  # the frozen CLIP whose text tower encodes the prompts
+        class_names: list[str],  # C foreground names fed to CLIP
+        bg_words: list[str] = (),  # background words, each a prompt (unused with learned_bg)
+        n_ctx: int = N_CTX,  # context length M
+        shared_ctx: bool = True,  # one context for all word prompts, else one per prompt
+        name_position: str = "after",  # the name "after" or "before" the context
+        learned_bg: bool = False,  # background = n_learned_bg prompts with empty names
+        n_learned_bg: int = 25,  # number of purely learned background prompts
+        init_std: float = CTX_INIT_STD,  # std of the normal initialisation
+        seed: int | None = None,  # seed the initialisation (default: torch's global generator)
+    ):
         super().__init__()
-        if learned_bg and len(bg_words): raise ValueError("learned_bg=True uses no background words; pass bg_words=()")
+        if learned_bg and len(bg_words):
+            raise ValueError("learned_bg=True uses no background words; pass bg_words=()")
         object.__setattr__(self, "clip", clip)  # not a submodule: frozen, saved and moved on its own
         self.class_names, self.bg_words = list(class_names), list(bg_words)
         self.n_ctx, self.shared_ctx, self.name_position = n_ctx, shared_ctx, name_position
         self.learned_bg, self.n_learned_bg, self.init_std = learned_bg, n_learned_bg, init_std
         names = self.class_names + self.bg_words + ([""] * n_learned_bg if learned_bg else [])
         tokens, pos, eot = _layout(clip, names, n_ctx, name_position)
-        with torch.no_grad(): emb = clip.token_embedding(tokens)
+        with torch.no_grad():
+            emb = clip.token_embedding(tokens)
         self.register_buffer("token_embeds", emb, persistent=False)  # (K,L,Wt)
         self.register_buffer("ctx_pos", pos.to(emb.device), persistent=False)  # (K,M)
         self.register_buffer("eot_idx", eot.to(emb.device), persistent=False)  # (K,)
@@ -89,51 +98,83 @@ class PromptLearner(nn.Module):
 
     def settings(self) -> dict:
         "Everything needed to rebuild this learner (besides the CLIP model and the context values)."
-        return dict(class_names=self.class_names, bg_words=self.bg_words, n_ctx=self.n_ctx,
-                    shared_ctx=self.shared_ctx, name_position=self.name_position, learned_bg=self.learned_bg,
-                    n_learned_bg=self.n_learned_bg, init_std=self.init_std)
+        return dict(
+            class_names=self.class_names,
+            bg_words=self.bg_words,
+            n_ctx=self.n_ctx,
+            shared_ctx=self.shared_ctx,
+            name_position=self.name_position,
+            learned_bg=self.learned_bg,
+            n_learned_bg=self.n_learned_bg,
+            init_std=self.init_std,
+        )
 
     def forward(self) -> torch.Tensor:
         "(C + n_bg, D) text features (not normalised): foreground prompts first, then background."
         n_words = len(self.class_names) + len(self.bg_words)
         ctx = self.ctx.expand(n_words, -1, -1) if self.shared_ctx else self.ctx
-        if self.ctx_bg is not None: ctx = torch.cat([ctx, self.ctx_bg])
+        if self.ctx_bg is not None:
+            ctx = torch.cat([ctx, self.ctx_bg])
         K, M, Wt = ctx.shape
         rows = torch.arange(K, device=ctx.device).repeat_interleave(M)
-        emb = self.token_embeds.index_put((rows, self.ctx_pos.reshape(-1)), ctx.reshape(-1, Wt).to(self.token_embeds.dtype))
+        emb = self.token_embeds.index_put(
+            (rows, self.ctx_pos.reshape(-1)), ctx.reshape(-1, Wt).to(self.token_embeds.dtype)
+        )
         return self.clip.encode_text(emb, self.eot_idx)
 
 # %% ../nbs/05_prompts.ipynb #66e776c2
-def _save(self, path: Path | str, # file to write (atomically)
-         ) -> Path:
+def _save(
+    self,
+    path: Path | str,  # file to write (atomically)
+) -> Path:
     "Write the context tensors, the settings and the CLIP identity to `path`."
     buf = io.BytesIO()
-    torch.save(dict(format="fma_wsss.prompts/1", settings=self.settings(),
-                    clip=dict(arch=self.clip.arch, weights=self.clip.weights, text_width=self.clip.text_width),
-                    state={k: v.detach().cpu() for k, v in self.state_dict().items()}), buf)
+    torch.save(
+        dict(
+            format="fma_wsss.prompts/1",
+            settings=self.settings(),
+            clip=dict(arch=self.clip.arch, weights=self.clip.weights, text_width=self.clip.text_width),
+            state={k: v.detach().cpu() for k, v in self.state_dict().items()},
+        ),
+        buf,
+    )
     atomic_write_bytes(path, buf.getvalue())
     return Path(path)
 
-def _load(cls, path: Path | str, # a file written by `save`
-          clip: FrozenClip, # the frozen CLIP to attach (same architecture as when saved)
-          **expect, # settings that must match, e.g. class_names=..., learned_bg=...
-         ) -> PromptLearner:
+
+def _load(
+    cls,
+    path: Path | str,  # a file written by `save`
+    clip: FrozenClip,  # the frozen CLIP to attach (same architecture as when saved)
+    **expect,  # settings that must match, e.g. class_names=..., learned_bg=...
+) -> PromptLearner:
     "Rebuild a saved learner on `clip`; mismatching settings or CLIP raise a ValueError listing them."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"prompt file {path} does not exist; train prompts first")
+    if not path.is_file():
+        raise FileNotFoundError(f"prompt file {path} does not exist; train prompts first")
     ck = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(ck, dict) or ck.get("format") != "fma_wsss.prompts/1":
         raise ValueError(f"{path} is not a prompt file written by PromptLearner.save")
     s, saved_clip = ck["settings"], ck["clip"]
-    diffs = [f"{k}: saved {s.get(k)!r}, expected {v!r}" for k, v in expect.items() if s.get(k) != (list(v) if isinstance(v, tuple) else v)]
+    diffs = [
+        f"{k}: saved {s.get(k)!r}, expected {v!r}"
+        for k, v in expect.items()
+        if s.get(k) != (list(v) if isinstance(v, tuple) else v)
+    ]
     if saved_clip["arch"] != clip.arch or saved_clip["text_width"] != clip.text_width:
-        diffs.append(f"clip: saved {saved_clip['arch']} (width {saved_clip['text_width']}), given {clip.arch} (width {clip.text_width})")
-    if diffs: raise ValueError(f"prompt file {path} does not match: " + "; ".join(diffs))
+        diffs.append(
+            f"clip: saved {saved_clip['arch']} (width {saved_clip['text_width']}), given {clip.arch} (width {clip.text_width})"
+        )
+    if diffs:
+        raise ValueError(f"prompt file {path} does not match: " + "; ".join(diffs))
     if saved_clip["weights"] != clip.weights:
-        get_logger("fma_wsss.prompts").warning(f"{path} was trained on CLIP weights {saved_clip['weights']!r}, loading on {clip.weights!r}")
+        get_logger("fma_wsss.prompts").warning(
+            f"{path} was trained on CLIP weights {saved_clip['weights']!r}, loading on {clip.weights!r}"
+        )
     learner = cls(clip, **s)
     learner.load_state_dict(ck["state"])
     return learner
+
 
 PromptLearner.save, PromptLearner.load = _save, classmethod(_load)
 
@@ -145,10 +186,13 @@ PROMPT_SETS: dict[tuple[str, str], dict] = {  # METHOD 2: (prompt set, vocab.nam
     ("segmentation", "coco"): dict(shared_ctx=True, name_position="after", learned_bg=False),
 }
 
-def make_prompts(kind: str, # "classification" or "segmentation"
-                 clip: FrozenClip, vocab: Vocab, # the frozen CLIP and the dataset's vocabulary
-                 **overrides, # PromptLearner arguments that replace the table's (n_ctx, seed, ...)
-                ) -> PromptLearner:
+
+def make_prompts(
+    kind: str,  # "classification" or "segmentation"
+    clip: FrozenClip,
+    vocab: Vocab,  # the frozen CLIP and the dataset's vocabulary
+    **overrides,  # PromptLearner arguments that replace the table's (n_ctx, seed, ...)
+) -> PromptLearner:
     "The prompt set `kind` for `vocab` per METHOD 2's table."
     if (kind, vocab.name) not in PROMPT_SETS:
         raise KeyError(f"no {kind!r} prompt settings for vocabulary {vocab.name!r}; known: {sorted(PROMPT_SETS)}")
@@ -156,9 +200,11 @@ def make_prompts(kind: str, # "classification" or "segmentation"
     bg = () if kw.get("learned_bg") else vocab.bg_words
     return PromptLearner(clip, list(vocab.clip_names), list(bg), **kw)
 
+
 def classification_prompts(clip: FrozenClip, vocab: Vocab, **overrides) -> PromptLearner:
     "Classification prompts (METHOD 2): shared context, name after, background words."
     return make_prompts("classification", clip, vocab, **overrides)
+
 
 def segmentation_prompts(clip: FrozenClip, vocab: Vocab, **overrides) -> PromptLearner:
     "Segmentation prompts (METHOD 2): VOC per-class context, name before, 25 learned background; COCO shared."

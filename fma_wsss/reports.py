@@ -14,9 +14,9 @@ import platform
 import re
 import subprocess
 import textwrap
+from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,68 +43,113 @@ __all__ = ['BANNER', 'CAPTION_FONTSIZE', 'LEVEL_NAMES', 'LEVEL_CMAPS', 'PROVENAN
 BANNER = "UNTRAINED MODELS: numbers are meaningless"
 CAPTION_FONTSIZE = 9
 
-def _new_figure(ncols: int, nrows: int = 1, # grid of axes
-                panel: tuple[float, float] = (3.0, 3.0), # (width, height) inches of one panel
-                ) -> tuple[Figure, np.ndarray]:
+
+def _new_figure(
+    ncols: int,
+    nrows: int = 1,  # grid of axes
+    panel: tuple[float, float] = (3.0, 3.0),  # (width, height) inches of one panel
+) -> tuple[Figure, np.ndarray]:
     "A pyplot-free figure with constrained layout and a (nrows, ncols) array of axes."
     fig = Figure(figsize=(max(panel[0] * ncols, 4.0), panel[1] * nrows + 0.8), layout="constrained")
     return fig, np.asarray(fig.subplots(nrows, ncols, squeeze=False))
 
-def _finish(fig: Figure, title: str, caption: str,
-            banner: bool = False, # stamp BANNER across the figure
-            save: Path | str | None = None, # also write a PNG here
-           ) -> Figure:
+
+def _finish(
+    fig: Figure,
+    title: str,
+    caption: str,
+    banner: bool = False,  # stamp BANNER across the figure
+    save: Path | str | None = None,  # also write a PNG here
+) -> Figure:
     "Title, caption line (wrapped to the figure width) and optional banner; save as PNG if asked."
     w, h = fig.get_size_inches()
     lines = textwrap.wrap(caption, width=max(int(w * 72 / (CAPTION_FONTSIZE * 0.55)), 20)) or [""]
     bottom = min((len(lines) * 1.35 * CAPTION_FONTSIZE / 72 + 0.12) / h, 0.4)
-    if fig.get_layout_engine() is None: fig.set_layout_engine("constrained")
+    if fig.get_layout_engine() is None:
+        fig.set_layout_engine("constrained")
     fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))
     fig.suptitle(title, fontsize=12, fontweight="bold")
-    fig.text(0.5, 0.04 / h, "\n".join(lines), ha="center", va="bottom", fontsize=CAPTION_FONTSIZE,
-             style="italic", gid="caption")
+    fig.text(
+        0.5,
+        0.04 / h,
+        "\n".join(lines),
+        ha="center",
+        va="bottom",
+        fontsize=CAPTION_FONTSIZE,
+        style="italic",
+        gid="caption",
+    )
     if banner:  # slanted along the diagonal, sized so the whole text stays inside the figure
-        ang = np.arctan2(h, w) * 0.6; length = len(BANNER) * 0.62 / 72  # text length in inches per point size
-        fs = min(28.0, 0.85 * w / (length * np.cos(ang) + 1.4 / 72 * np.sin(ang)),
-                 0.85 * h / (length * np.sin(ang) + 1.4 / 72 * np.cos(ang)))
-        fig.text(0.5, 0.5, BANNER, ha="center", va="center", rotation=np.degrees(ang), color="red", alpha=0.45,
-                 fontsize=max(fs, 6.0), fontweight="bold", zorder=1000, gid="banner",
-                 bbox=dict(facecolor="white", alpha=0.5, edgecolor="red"))
-    if save is not None: save_figure(fig, save)
+        ang = np.arctan2(h, w) * 0.6
+        length = len(BANNER) * 0.62 / 72  # text length in inches per point size
+        fs = min(
+            28.0,
+            0.85 * w / (length * np.cos(ang) + 1.4 / 72 * np.sin(ang)),
+            0.85 * h / (length * np.sin(ang) + 1.4 / 72 * np.cos(ang)),
+        )
+        fig.text(
+            0.5,
+            0.5,
+            BANNER,
+            ha="center",
+            va="center",
+            rotation=np.degrees(ang),
+            color="red",
+            alpha=0.45,
+            fontsize=max(fs, 6.0),
+            fontweight="bold",
+            zorder=1000,
+            gid="banner",
+            bbox=dict(facecolor="white", alpha=0.5, edgecolor="red"),
+        )
+    if save is not None:
+        save_figure(fig, save)
     return fig
 
 # %% ../nbs/14_reports.ipynb #da698b17
-def save_figure(fig: Figure, dest: Path | str, # a .png path, or a run folder when `name` is given
-                name: str | None = None, # figure name: written to <dest>/figures/<name>.png
-                dpi: int = 100) -> Path:
+def save_figure(
+    fig: Figure,
+    dest: Path | str,  # a .png path, or a run folder when `name` is given
+    name: str | None = None,  # figure name: written to <dest>/figures/<name>.png
+    dpi: int = 100,
+) -> Path:
     "Write `fig` as a PNG atomically (an interrupted run never leaves a truncated image); returns its path."
     path = Path(dest) if name is None else Path(dest) / "figures" / (name if name.endswith(".png") else f"{name}.png")
-    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=dpi)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
     atomic_write_bytes(path, buf.getvalue())
     return path
+
 
 def show(fig: Figure, dpi: int = 100):
     "An `IPython.display.Image` of `fig`: the last expression of a notebook cell shows it in any kernel."
     from IPython.display import Image as _IPyImage
-    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=dpi)
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
     return _IPyImage(data=buf.getvalue(), format="png")
+
 
 def figure_texts(fig: Figure) -> dict[str, str]:
     "The title, caption and banner text of a figure made here ('' where absent): for tests and checks."
     out = {"title": fig._suptitle.get_text() if fig._suptitle is not None else "", "caption": "", "banner": ""}
     for t in fig.texts:
-        if t.get_gid() in ("caption", "banner"): out[t.get_gid()] = t.get_text()
+        if t.get_gid() in ("caption", "banner"):
+            out[t.get_gid()] = t.get_text()
     return out
 
 # %% ../nbs/14_reports.ipynb #e6e626f9
-def colorize_label(label: np.ndarray, # (H,W) integer label values 0..255
-                  ) -> np.ndarray:
+def colorize_label(
+    label: np.ndarray,  # (H,W) integer label values 0..255
+) -> np.ndarray:
     "(H,W,3) uint8 RGB of a label map in the VOC palette."
     label = np.asarray(label)
-    if label.ndim != 2: raise ValueError(f"label map must be (H,W), got shape {label.shape}")
+    if label.ndim != 2:
+        raise ValueError(f"label map must be (H,W), got shape {label.shape}")
     if label.size and (label.min() < 0 or label.max() > 255):
         raise ValueError(f"label values must lie in 0..255, got {label.min()}..{label.max()}")
     return voc_palette()[label.astype(np.uint8)]
+
 
 def _label_legend(fig: Figure, labels: Iterable[np.ndarray], class_names: Sequence[str]):
     "A figure legend with one palette patch per label value present in any of `labels`."
@@ -112,333 +157,555 @@ def _label_legend(fig: Figure, labels: Iterable[np.ndarray], class_names: Sequen
     pal = voc_palette() / 255.0
     names = [("ignore" if v == IGNORE_INDEX else class_names[v] if v < len(class_names) else str(v)) for v in present]
     handles = [Patch(facecolor=pal[v], edgecolor="black", label=n) for v, n in zip(present, names)]
-    if handles: fig.legend(handles=handles, loc="outside right upper", fontsize=8, title="labels")
+    if handles:
+        fig.legend(handles=handles, loc="outside right upper", fontsize=8, title="labels")
 
 # %% ../nbs/14_reports.ipynb #7c697d41
 def _resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     "(P,h,w) -> (P,H,W) float32, bilinear, align_corners False (as METHOD 4)."
-    if maps.shape[1:] == tuple(size): return maps.astype(np.float32)
+    if maps.shape[1:] == tuple(size):
+        return maps.astype(np.float32)
     t = torch.from_numpy(maps.astype(np.float32))[None]
     return torch.nn.functional.interpolate(t, size=size, mode="bilinear", align_corners=False)[0].numpy()
 
-def cam_panel(image: np.ndarray, # (H,W,3) uint8 RGB
-              cam: np.ndarray, # (P,H,W) or (P,h,w) float: one map per present class
-              class_names: Sequence[str], # (P,) names of the maps' classes
-              title: str = "Class activation maps",
-              image_id: str | None = None, # shown in the caption
-              banner: bool = False, save: Path | str | None = None,
-             ) -> Figure:
+
+def cam_panel(
+    image: np.ndarray,  # (H,W,3) uint8 RGB
+    cam: np.ndarray,  # (P,H,W) or (P,h,w) float: one map per present class
+    class_names: Sequence[str],  # (P,) names of the maps' classes
+    title: str = "Class activation maps",
+    image_id: str | None = None,  # shown in the caption
+    banner: bool = False,
+    save: Path | str | None = None,
+) -> Figure:
     "The image and one CAM heat map per class overlaid on it, with a colour bar per map."
     cam = np.asarray(cam, np.float32)
     if cam.ndim != 3 or len(cam) != len(class_names):
         raise ValueError(f"cam must be (P,H,W) with P = len(class_names) = {len(class_names)}, got shape {cam.shape}")
-    H, W = image.shape[:2]; cam = _resize_maps(cam, (H, W))
+    H, W = image.shape[:2]
+    cam = _resize_maps(cam, (H, W))
     fig, axs = _new_figure(len(cam) + 1, panel=(3.0, 3.0 * H / max(W, 1) + 0.4))
-    axs[0, 0].imshow(image); axs[0, 0].set_title("image"); axs[0, 0].set_axis_off()
+    axs[0, 0].imshow(image)
+    axs[0, 0].set_title("image")
+    axs[0, 0].set_axis_off()
     for ax, m, name in zip(axs[0, 1:], cam, class_names):
-        ax.imshow(image); ax.set_axis_off(); ax.set_title(name, fontsize=10)
+        ax.imshow(image)
+        ax.set_axis_off()
+        ax.set_title(name, fontsize=10)
         lo, hi = (0.0, 1.0) if m.min() >= 0 and m.max() <= 1 else (float(m.min()), float(m.max()))
         im = ax.imshow(m, cmap="jet", alpha=0.5, vmin=lo, vmax=hi if hi > lo else lo + 1e-7)
         fig.colorbar(im, ax=ax, shrink=0.7)
     who = f"image {image_id}" if image_id else "the image"
-    caption = f"CAMs of {who} for its {len(cam)} present class(es) ({', '.join(class_names)}), over the image; " \
-              "colour = activation (jet: blue low, red high)."
+    caption = (
+        f"CAMs of {who} for its {len(cam)} present class(es) ({', '.join(class_names)}), over the image; "
+        "colour = activation (jet: blue low, red high)."
+    )
     return _finish(fig, title, caption, banner, save)
 
 # %% ../nbs/14_reports.ipynb #ae8677c2
 LEVEL_NAMES = ("sub-part", "part", "whole")  # METHOD 8: SAM's three multimask outputs
 LEVEL_CMAPS = ("Blues", "Greens", "Oranges")
 
-def _paint_masks(masks: np.ndarray, levels: np.ndarray, keep: Sequence[int] = (0, 1, 2)) -> tuple[np.ndarray, np.ndarray]:
+
+def _paint_masks(
+    masks: np.ndarray, levels: np.ndarray, keep: Sequence[int] = (0, 1, 2)
+) -> tuple[np.ndarray, np.ndarray]:
     "(H,W,3) float colours and (H,W) bool coverage of the masks whose level is in `keep`, ascending level."
-    H, W = masks.shape[1:]; rgb = np.zeros((H, W, 3), np.float32); cover = np.zeros((H, W), bool)
+    H, W = masks.shape[1:]
+    rgb = np.zeros((H, W, 3), np.float32)
+    cover = np.zeros((H, W), bool)
     rng = np.random.default_rng(0)
     for lv in sorted(keep):
         cmap = colormaps[LEVEL_CMAPS[lv]]
         for s in np.flatnonzero(levels == lv):
-            rgb[masks[s]] = cmap(rng.uniform(0.35, 0.95))[:3]; cover |= masks[s]
+            rgb[masks[s]] = cmap(rng.uniform(0.35, 0.95))[:3]
+            cover |= masks[s]
     return rgb, cover
 
-def mask_panel(image: np.ndarray, # (H,W,3) uint8 RGB
-               masks: np.ndarray, # (S,H,W) bool
-               levels: np.ndarray, # (S,) int 0/1/2
-               title: str = "Masks by level", image_id: str | None = None,
-               banner: bool = False, save: Path | str | None = None) -> Figure:
+
+def mask_panel(
+    image: np.ndarray,  # (H,W,3) uint8 RGB
+    masks: np.ndarray,  # (S,H,W) bool
+    levels: np.ndarray,  # (S,) int 0/1/2
+    title: str = "Masks by level",
+    image_id: str | None = None,
+    banner: bool = False,
+    save: Path | str | None = None,
+) -> Figure:
     "The image, all masks coloured by level over it, and one panel per level."
     masks, levels = np.asarray(masks, bool), np.asarray(levels, np.int64)
     if masks.ndim != 3 or masks.shape[1:] != image.shape[:2] or len(levels) != len(masks):
-        raise ValueError(f"masks must be (S,H,W) with (H,W) = image's {image.shape[:2]} and levels (S,); "
-                         f"got masks {masks.shape}, levels {levels.shape}")
+        raise ValueError(
+            f"masks must be (S,H,W) with (H,W) = image's {image.shape[:2]} and levels (S,); "
+            f"got masks {masks.shape}, levels {levels.shape}"
+        )
     if len(levels) and not np.isin(levels, (0, 1, 2)).all():
         raise ValueError(f"mask levels must be 0, 1 or 2, got {np.unique(levels).tolist()}")
     H, W = image.shape[:2]
     fig, axs = _new_figure(5, panel=(2.6, 2.6 * H / max(W, 1) + 0.4))
     panels = [("image", None), ("all masks", (0, 1, 2))] + [(f"level {l}: {LEVEL_NAMES[l]}", (l,)) for l in (2, 1, 0)]
     for ax, (name, keep) in zip(axs[0], panels):
-        ax.imshow(image); ax.set_axis_off()
+        ax.imshow(image)
+        ax.set_axis_off()
         if keep is not None:
             rgb, cover = _paint_masks(masks, levels, keep)
             ax.imshow(np.dstack([rgb, 0.75 * cover]))
             name += f" ({int(np.isin(levels, keep).sum())})"
         ax.set_title(name, fontsize=9)
-    handles = [Patch(color=to_rgb(colormaps[c](0.7)), label=f"{l} {n}")
-               for l, (c, n) in enumerate(zip(LEVEL_CMAPS, LEVEL_NAMES))]
+    handles = [
+        Patch(color=to_rgb(colormaps[c](0.7)), label=f"{l} {n}")
+        for l, (c, n) in enumerate(zip(LEVEL_CMAPS, LEVEL_NAMES))
+    ]
     fig.legend(handles=handles, loc="outside right upper", fontsize=8, title="level")
     who = f"image {image_id}" if image_id else "the image"
     covered = _paint_masks(masks, levels)[1].mean() if len(masks) else 0.0
-    caption = f"The {len(masks)} masks of {who} coloured by level (blue sub-part, green part, orange whole; " \
-              f"wholes painted last); they cover {covered:.0%} of the pixels, the rest is background to the seed rule."
+    caption = (
+        f"The {len(masks)} masks of {who} coloured by level (blue sub-part, green part, orange whole; "
+        f"wholes painted last); they cover {covered:.0%} of the pixels, the rest is background to the seed rule."
+    )
     return _finish(fig, title, caption, banner, save)
 
 # %% ../nbs/14_reports.ipynb #b60b2030
-def per_image_iou(pred: np.ndarray, # (H,W) predicted label values 0..K-1
-                  gt: np.ndarray, # (H,W) ground truth 0..K-1, `ignore_index` ignored
-                  num_classes: int, # K = C+1
-                  ignore_index: int = IGNORE_INDEX) -> float:
+def per_image_iou(
+    pred: np.ndarray,  # (H,W) predicted label values 0..K-1
+    gt: np.ndarray,  # (H,W) ground truth 0..K-1, `ignore_index` ignored
+    num_classes: int,  # K = C+1
+    ignore_index: int = IGNORE_INDEX,
+) -> float:
     "Mean IoU of one image over the classes present in its ground truth or prediction; NaN without valid pixels."
     cm = confusion_matrix(pred, gt, num_classes, ignore_index=ignore_index).astype(np.float64)
     tp, rows, cols = np.diag(cm), cm.sum(1), cm.sum(0)
     seen = (rows + cols) > 0
-    if not seen.any(): return float("nan")
+    if not seen.any():
+        return float("nan")
     return float(np.mean(tp[seen] / (rows + cols - tp)[seen]))
 
 # %% ../nbs/14_reports.ipynb #5d709142
 def _read_seed(seed_dir: Path, id: str, num_classes: int) -> np.ndarray:
     p = Path(seed_dir) / f"{id}.png"
     if not p.is_file():
-        raise FileNotFoundError(f"label map {p} is missing: run the stage that writes {seed_dir} "
-                                f"(fma_wsss.seeding.make_seeds for seeds, the segmenter's evaluation for predictions)")
+        raise FileNotFoundError(
+            f"label map {p} is missing: run the stage that writes {seed_dir} "
+            f"(fma_wsss.seeding.make_seeds for seeds, the segmenter's evaluation for predictions)"
+        )
     return read_label(p, num_classes)
 
-def rank_seeds(dataset, # a fma_wsss.data.SegDataset with label maps
-               seed_dir: Path | str, # holds <id>.png seeds
-               progress: bool = True) -> pd.DataFrame:
+
+def rank_seeds(
+    dataset,  # a fma_wsss.data.SegDataset with label maps
+    seed_dir: Path | str,  # holds <id>.png seeds
+    progress: bool = True,
+) -> pd.DataFrame:
     "Per-image IoU of every seed against the ground truth: DataFrame(id, iou), best first (NaN last: no ground truth)."
     rows = []
     for id in tqdm(dataset.ids, desc="rank seeds", disable=not progress):
         gt = dataset.read_label(id)
-        if gt is None: rows.append((id, float("nan"))); continue  # image-level labels only: nothing to score against
+        if gt is None:
+            rows.append((id, float("nan")))
+            continue  # image-level labels only: nothing to score against
         seed = _read_seed(Path(seed_dir), id, dataset.vocab.num_classes)
-        if seed.shape != gt.shape: raise ValueError(f"seed {Path(seed_dir) / (id + '.png')} is {seed.shape}, ground truth {gt.shape}")
+        if seed.shape != gt.shape:
+            raise ValueError(f"seed {Path(seed_dir) / (id + '.png')} is {seed.shape}, ground truth {gt.shape}")
         rows.append((id, per_image_iou(seed, gt, dataset.vocab.num_classes)))
     df = pd.DataFrame(rows, columns=["id", "iou"])
     return df.sort_values("iou", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
 
 # %% ../nbs/14_reports.ipynb #50712cd6
-def seed_overlay_figure(rows: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]], # (row title, image HWC uint8, seed (H,W), gt (H,W) or None)
-                        class_names: Sequence[str], # label value -> name
-                        title: str = "Seeds", caption: str = "Image | seed | ground truth, in the VOC palette.",
-                        banner: bool = False, save: Path | str | None = None) -> Figure:
+def seed_overlay_figure(
+    rows: Sequence[
+        tuple[str, np.ndarray, np.ndarray, np.ndarray | None]
+    ],  # (row title, image HWC uint8, seed (H,W), gt (H,W) or None)
+    class_names: Sequence[str],  # label value -> name
+    title: str = "Seeds",
+    caption: str = "Image | seed | ground truth, in the VOC palette.",
+    banner: bool = False,
+    save: Path | str | None = None,
+) -> Figure:
     "One row per image: image | seed | ground truth (label maps in the VOC palette, legend of classes)."
-    if not rows: raise ValueError("seed_overlay_figure needs at least one row")
+    if not rows:
+        raise ValueError("seed_overlay_figure needs at least one row")
     H, W = rows[0][1].shape[:2]
     fig, axs = _new_figure(3, len(rows), panel=(3.0, 3.0 * H / max(W, 1) + 0.3))
     for r, (name, image, seed, gt) in enumerate(rows):
         for c, (what, im) in enumerate([("image", image), ("seed", seed), ("ground truth", gt)]):
-            ax = axs[r, c]; ax.set_xticks([]); ax.set_yticks([])
-            if im is not None: ax.imshow(im if im.ndim == 3 else colorize_label(im), interpolation="nearest")
+            ax = axs[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if im is not None:
+                ax.imshow(im if im.ndim == 3 else colorize_label(im), interpolation="nearest")
             ax.set_title(what if r == 0 else "", fontsize=10)
         axs[r, 0].set_ylabel(name, fontsize=9)
     _label_legend(fig, [x for row in rows for x in row[2:] if x is not None], class_names)
     return _finish(fig, title, caption, banner, save)
 
-def seed_overlays(dataset, seed_dir: Path | str, # holds <id>.png seeds
-                  n: int = 3, # rows of best and of worst
-                  ranking: pd.DataFrame | None = None, # from rank_seeds (computed if None)
-                  title: str = "Seeds: best and worst images", banner: bool = False,
-                  save: Path | str | None = None) -> Figure:
+
+def seed_overlays(
+    dataset,
+    seed_dir: Path | str,  # holds <id>.png seeds
+    n: int = 3,  # rows of best and of worst
+    ranking: pd.DataFrame | None = None,  # from rank_seeds (computed if None)
+    title: str = "Seeds: best and worst images",
+    banner: bool = False,
+    save: Path | str | None = None,
+) -> Figure:
     "Image | seed | ground truth for the `n` best and `n` worst images by per-image IoU."
     ranking = rank_seeds(dataset, seed_dir) if ranking is None else ranking
     scored = ranking.dropna(subset=["iou"]).reset_index(drop=True)
-    if scored.empty: raise ValueError(f"no image of {dataset.name}/{dataset.split} has a ground-truth label map: "
-                                      "nothing to rank seeds by (pass a labelled subset)")
+    if scored.empty:
+        raise ValueError(
+            f"no image of {dataset.name}/{dataset.split} has a ground-truth label map: "
+            "nothing to rank seeds by (pass a labelled subset)"
+        )
     picks = [("best", i) for i in range(min(n, len(scored)))]
     picks += [("worst", i) for i in range(max(len(scored) - n, len(picks)), len(scored))][::-1]
     rows = []
     for tag, i in picks:
         id, iou = scored.loc[i, "id"], scored.loc[i, "iou"]
-        rows.append((f"{tag}: {id}\nIoU {iou:.3f}", read_image(dataset.image_path(id)),
-                     _read_seed(Path(seed_dir), id, dataset.vocab.num_classes), dataset.read_label(id)))
-    caption = (f"Seeds of {dataset.name}/{dataset.split} ({len(scored)} images scored) for the {sum(t == 'best' for t, _ in picks)} "
-               f"best and {sum(t == 'worst' for t, _ in picks)} worst images by per-image IoU: image | seed | ground truth.")
+        rows.append(
+            (
+                f"{tag}: {id}\nIoU {iou:.3f}",
+                read_image(dataset.image_path(id)),
+                _read_seed(Path(seed_dir), id, dataset.vocab.num_classes),
+                dataset.read_label(id),
+            )
+        )
+    caption = (
+        f"Seeds of {dataset.name}/{dataset.split} ({len(scored)} images scored) for the {sum(t == 'best' for t, _ in picks)} "
+        f"best and {sum(t == 'worst' for t, _ in picks)} worst images by per-image IoU: image | seed | ground truth."
+    )
     return seed_overlay_figure(rows, dataset.vocab.class_names, title, caption, banner, save)
 
 # %% ../nbs/14_reports.ipynb #a3bfee96
-def iou_bars(iou: Sequence[float], # (K,) per-class IoU in [0,1]; NaN for classes never seen
-             class_names: Sequence[str], # (K,)
-             title: str = "Per-class IoU", what: str = "the split", # caption: what was scored
-             banner: bool = False, save: Path | str | None = None) -> Figure:
+def iou_bars(
+    iou: Sequence[float],  # (K,) per-class IoU in [0,1]; NaN for classes never seen
+    class_names: Sequence[str],  # (K,)
+    title: str = "Per-class IoU",
+    what: str = "the split",  # caption: what was scored
+    banner: bool = False,
+    save: Path | str | None = None,
+) -> Figure:
     "Horizontal bars of per-class IoU (%) with the mean (mIoU over defined classes) as a dashed line."
     iou = np.asarray(iou, np.float64)
-    if len(iou) != len(class_names): raise ValueError(f"{len(iou)} IoU values for {len(class_names)} class names")
-    fig = Figure(figsize=(7, max(3.2, 1.2 + 0.22 * len(iou))), layout="constrained"); ax = fig.add_subplot()
+    if len(iou) != len(class_names):
+        raise ValueError(f"{len(iou)} IoU values for {len(class_names)} class names")
+    fig = Figure(figsize=(7, max(3.2, 1.2 + 0.22 * len(iou))), layout="constrained")
+    ax = fig.add_subplot()
     y = np.arange(len(iou))
-    ax.barh(y, np.nan_to_num(iou) * 100, color=voc_palette(len(iou))[:, :] / 255 if len(iou) <= 21 else "tab:blue",
-            edgecolor="black", linewidth=0.4)
+    ax.barh(
+        y,
+        np.nan_to_num(iou) * 100,
+        color=voc_palette(len(iou))[:, :] / 255 if len(iou) <= 21 else "tab:blue",
+        edgecolor="black",
+        linewidth=0.4,
+    )
     miou = float(np.nanmean(iou)) * 100 if np.isfinite(iou).any() else float("nan")
     ax.axvline(miou, color="red", linestyle="--", label=f"mIoU {miou:.1f}")
-    ax.set_yticks(y, list(class_names), fontsize=8); ax.invert_yaxis()
-    ax.set_xlim(0, 100); ax.set_xlabel("IoU (%)"); ax.set_ylabel("class"); ax.legend(loc="lower right")
-    caption = f"IoU of each class on {what} (TP/(TP+FP+FN) over the whole split, ignore excluded); " \
-              f"dashed: mean over the {int(np.isfinite(iou).sum())} defined classes."
+    ax.set_yticks(y, list(class_names), fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("IoU (%)")
+    ax.set_ylabel("class")
+    ax.legend(loc="lower right")
+    caption = (
+        f"IoU of each class on {what} (TP/(TP+FP+FN) over the whole split, ignore excluded); "
+        f"dashed: mean over the {int(np.isfinite(iou).sum())} defined classes."
+    )
     return _finish(fig, title, caption, banner, save)
 
-def confusion_heatmap(cm: np.ndarray, # (K,K) counts, rows ground truth, columns prediction
-                      class_names: Sequence[str], title: str = "Confusion matrix", what: str = "the split",
-                      banner: bool = False, save: Path | str | None = None) -> Figure:
+
+def confusion_heatmap(
+    cm: np.ndarray,  # (K,K) counts, rows ground truth, columns prediction
+    class_names: Sequence[str],
+    title: str = "Confusion matrix",
+    what: str = "the split",
+    banner: bool = False,
+    save: Path | str | None = None,
+) -> Figure:
     "Row-normalised confusion matrix (each row: where that class's pixels went), class names on both axes."
     import seaborn as sns
+
     cm = np.asarray(cm, np.float64)
-    if cm.shape != (len(class_names),) * 2: raise ValueError(f"cm is {cm.shape} but there are {len(class_names)} class names")
-    with np.errstate(invalid="ignore", divide="ignore"): norm = cm / cm.sum(1, keepdims=True)
-    k = len(cm); fig = Figure(figsize=(2.5 + 0.35 * k, 2.2 + 0.32 * k), layout="constrained"); ax = fig.add_subplot()
-    sns.heatmap(norm, ax=ax, vmin=0, vmax=1, cmap="viridis", square=True, annot=k <= 12, fmt=".2f",
-                xticklabels=list(class_names), yticklabels=list(class_names), cbar_kws={"label": "fraction of row"})
-    ax.set_xlabel("prediction"); ax.set_ylabel("ground truth")
-    caption = f"Confusion matrix on {what}, each row normalised to 1 (fraction of that class's pixels given " \
-              "each label; ignore excluded); blank rows: class absent from the ground truth."
+    if cm.shape != (len(class_names),) * 2:
+        raise ValueError(f"cm is {cm.shape} but there are {len(class_names)} class names")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm = cm / cm.sum(1, keepdims=True)
+    k = len(cm)
+    fig = Figure(figsize=(2.5 + 0.35 * k, 2.2 + 0.32 * k), layout="constrained")
+    ax = fig.add_subplot()
+    sns.heatmap(
+        norm,
+        ax=ax,
+        vmin=0,
+        vmax=1,
+        cmap="viridis",
+        square=True,
+        annot=k <= 12,
+        fmt=".2f",
+        xticklabels=list(class_names),
+        yticklabels=list(class_names),
+        cbar_kws={"label": "fraction of row"},
+    )
+    ax.set_xlabel("prediction")
+    ax.set_ylabel("ground truth")
+    caption = (
+        f"Confusion matrix on {what}, each row normalised to 1 (fraction of that class's pixels given "
+        "each label; ignore excluded); blank rows: class absent from the ground truth."
+    )
     return _finish(fig, title, caption, banner, save)
 
 # %% ../nbs/14_reports.ipynb #6b3294e7
 def read_train_log(log: Path | str | pd.DataFrame) -> pd.DataFrame:
     "A training log as a DataFrame with at least `iter, loss, lr`, sorted by iter; clear errors otherwise."
-    if isinstance(log, pd.DataFrame): df, where = log, "the DataFrame"
+    if isinstance(log, pd.DataFrame):
+        df, where = log, "the DataFrame"
     else:
-        path = Path(log); where = str(path)
-        if not path.is_file(): raise FileNotFoundError(f"training log {path} is missing: was the training run into this folder?")
+        path = Path(log)
+        where = str(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"training log {path} is missing: was the training run into this folder?")
         df = pd.read_csv(path)
     missing = [c for c in ("iter", "loss", "lr") if c not in df.columns]
-    if missing: raise ValueError(f"training log {where} lacks column(s) {missing}; it has {list(df.columns)}")
-    if df.empty: raise ValueError(f"training log {where} has no rows yet")
+    if missing:
+        raise ValueError(f"training log {where} lacks column(s) {missing}; it has {list(df.columns)}")
+    if df.empty:
+        raise ValueError(f"training log {where} has no rows yet")
     return df.sort_values("iter", kind="stable").reset_index(drop=True)
 
-def training_curves(log: Path | str | pd.DataFrame, # log.csv path or its DataFrame (iter, loss, lr)
-                    title: str = "Prompt training", banner: bool = False, save: Path | str | None = None) -> Figure:
+
+def training_curves(
+    log: Path | str | pd.DataFrame,  # log.csv path or its DataFrame (iter, loss, lr)
+    title: str = "Prompt training",
+    banner: bool = False,
+    save: Path | str | None = None,
+) -> Figure:
     "Loss (raw and running mean) and learning rate against the iteration, side by side."
     df = read_train_log(log)
-    fig, axs = _new_figure(2, panel=(4.5, 3.2)); a, b = axs[0]
+    fig, axs = _new_figure(2, panel=(4.5, 3.2))
+    a, b = axs[0]
     a.plot(df["iter"], df["loss"], color="tab:blue", alpha=0.35 if len(df) > 20 else 1.0, label="loss")
     if len(df) > 20:
-        a.plot(df["iter"], df["loss"].rolling(max(len(df) // 20, 2), min_periods=1).mean(), color="tab:blue", label="running mean")
-    a.set_xlabel("iteration"); a.set_ylabel("loss"); a.set_title("loss"); a.legend(fontsize=8)
-    b.plot(df["iter"], df["lr"], color="tab:orange"); b.set_xlabel("iteration"); b.set_ylabel("learning rate")
+        a.plot(
+            df["iter"],
+            df["loss"].rolling(max(len(df) // 20, 2), min_periods=1).mean(),
+            color="tab:blue",
+            label="running mean",
+        )
+    a.set_xlabel("iteration")
+    a.set_ylabel("loss")
+    a.set_title("loss")
+    a.legend(fontsize=8)
+    b.plot(df["iter"], df["lr"], color="tab:orange")
+    b.set_xlabel("iteration")
+    b.set_ylabel("learning rate")
     b.set_title("learning rate")
-    if (df["lr"] > 0).all(): b.set_yscale("log")
-    caption = f"Training loss and learning rate over {int(df['iter'].iloc[-1]) + 1} iterations (iter counts from 0; {len(df)} logged points); " \
-              f"final loss {df['loss'].iloc[-1]:.4g}."
+    if (df["lr"] > 0).all():
+        b.set_yscale("log")
+    caption = (
+        f"Training loss and learning rate over {int(df['iter'].iloc[-1]) + 1} iterations (iter counts from 0; {len(df)} logged points); "
+        f"final loss {df['loss'].iloc[-1]:.4g}."
+    )
     return _finish(fig, title, caption, banner, save)
 
 # %% ../nbs/14_reports.ipynb #28910fa6
-def sweep_plot(df: pd.DataFrame, # one row per run
-               x: str, # parameter on the x axis (numeric or categorical column)
-               metric: str, # column plotted on the y axis
-               hue: str | None = None, # another parameter: one line per value
-               title: str | None = None, banner: bool = False, save: Path | str | None = None) -> Figure:
+def sweep_plot(
+    df: pd.DataFrame,  # one row per run
+    x: str,  # parameter on the x axis (numeric or categorical column)
+    metric: str,  # column plotted on the y axis
+    hue: str | None = None,  # another parameter: one line per value
+    title: str | None = None,
+    banner: bool = False,
+    save: Path | str | None = None,
+) -> Figure:
     "Metric vs parameter, one line per value of `hue`; repeated runs averaged with min-max bars."
     missing = [c for c in (x, metric, hue) if c is not None and c not in df.columns]
-    if missing: raise ValueError(f"sweep_plot: column(s) {missing} not in the table; it has {list(df.columns)}")
-    d = df.dropna(subset=[metric]); fig = Figure(figsize=(6, 4.2), layout="constrained"); ax = fig.add_subplot()
+    if missing:
+        raise ValueError(f"sweep_plot: column(s) {missing} not in the table; it has {list(df.columns)}")
+    d = df.dropna(subset=[metric])
+    fig = Figure(figsize=(6, 4.2), layout="constrained")
+    ax = fig.add_subplot()
     groups = d.groupby(hue, sort=True, dropna=False) if hue else [(None, d)]
     for key, g in groups:
         s = g.groupby(x, sort=True)[metric].agg(["mean", "min", "max"])
         xs = np.arange(len(s)) if s.index.dtype == object else s.index.to_numpy()
-        ax.errorbar(xs, s["mean"], yerr=[s["mean"] - s["min"], s["max"] - s["mean"]], marker="o", capsize=3,
-                    label=None if hue is None else f"{hue} = {key[0] if isinstance(key, tuple) else key}")
-        if s.index.dtype == object: ax.set_xticks(xs, [str(v) for v in s.index])
-    ax.set_xlabel(x); ax.set_ylabel(metric)
-    if hue: ax.legend(fontsize=8)
-    caption = f"{metric} against {x} over {len(d)} runs" + (f", one line per {hue}" if hue else "") + \
-              "; points are means of runs sharing the settings, bars their min-max."
+        ax.errorbar(
+            xs,
+            s["mean"],
+            yerr=[s["mean"] - s["min"], s["max"] - s["mean"]],
+            marker="o",
+            capsize=3,
+            label=None if hue is None else f"{hue} = {key[0] if isinstance(key, tuple) else key}",
+        )
+        if s.index.dtype == object:
+            ax.set_xticks(xs, [str(v) for v in s.index])
+    ax.set_xlabel(x)
+    ax.set_ylabel(metric)
+    if hue:
+        ax.legend(fontsize=8)
+    caption = (
+        f"{metric} against {x} over {len(d)} runs"
+        + (f", one line per {hue}" if hue else "")
+        + "; points are means of runs sharing the settings, bars their min-max."
+    )
     return _finish(fig, title or f"{metric} vs {x}", caption, banner, save)
 
 # %% ../nbs/14_reports.ipynb #1708b95c
-PROVENANCE_PACKAGES = ("torch", "torchvision", "open_clip_torch", "segment-anything", "mmsegmentation", "mmcv",
-                       "mmengine", "numpy", "scipy", "scikit-image", "pandas", "matplotlib", "nbdev", "papermill")
+PROVENANCE_PACKAGES = (
+    "torch",
+    "torchvision",
+    "open_clip_torch",
+    "segment-anything",
+    "mmsegmentation",
+    "mmcv",
+    "mmengine",
+    "numpy",
+    "scipy",
+    "scikit-image",
+    "pandas",
+    "matplotlib",
+    "nbdev",
+    "papermill",
+)
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
-def cached_sha256(path: Path | str, # file to hash
-                  cache_file: Path | str | None = None, # JSON cache; default <cache>/sha256_cache.json
-                 ) -> str:
+
+def cached_sha256(
+    path: Path | str,  # file to hash
+    cache_file: Path | str | None = None,  # JSON cache; default <cache>/sha256_cache.json
+) -> str:
     "sha256 of a file, recomputed only when its (path, size, mtime) changes."
-    p = Path(path).resolve(); st = p.stat(); key = (str(p), st.st_size, st.st_mtime_ns)
-    if key in _SHA_CACHE: return _SHA_CACHE[key]
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_size, st.st_mtime_ns)
+    if key in _SHA_CACHE:
+        return _SHA_CACHE[key]
     cache_file = Path(cache_file) if cache_file is not None else cache_dir() / "sha256_cache.json"
     skey = f"{key[0]}|{key[1]}|{key[2]}"
-    try: disk = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
-    except (json.JSONDecodeError, OSError): disk = {}  # a damaged cache only costs a re-hash
+    try:
+        disk = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
+    except (json.JSONDecodeError, OSError):
+        disk = {}  # a damaged cache only costs a re-hash
     if skey not in disk:
         disk[skey] = sha256_file(p)
-        try: atomic_write_bytes(cache_file, json.dumps(disk, indent=0, sort_keys=True).encode())
-        except OSError as e: get_logger("fma_wsss.reports").warning(f"could not write hash cache {cache_file}: {e}")
+        try:
+            atomic_write_bytes(cache_file, json.dumps(disk, indent=0, sort_keys=True).encode())
+        except OSError as e:
+            get_logger("fma_wsss.reports").warning(f"could not write hash cache {cache_file}: {e}")
     _SHA_CACHE[key] = disk[skey]
     return disk[skey]
 
 # %% ../nbs/14_reports.ipynb #b7bcc77e
-def git_info(root: Path | str | None = None, # folder inside the checkout; default the project root
-            ) -> dict:
+def git_info(
+    root: Path | str | None = None,  # folder inside the checkout; default the project root
+) -> dict:
     "Commit, branch, dirty flag and changed files of the checkout; all None outside git (never raises)."
     root = Path(root) if root is not None else project_root()
+
     def git(*args):
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20, check=True).stdout
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=20, check=True
+        ).stdout
+
     try:  # porcelain lines are "XY path": the leading status column may be a space, so no strip() there
-        commit = git("rev-parse", "HEAD").strip(); changed = [l[3:] for l in git("status", "--porcelain").splitlines() if l]
-        return {"commit": commit, "branch": git("rev-parse", "--abbrev-ref", "HEAD").strip(), "dirty": bool(changed),
-                "changed_files": changed[:50]}
+        commit = git("rev-parse", "HEAD").strip()
+        changed = [l[3:] for l in git("status", "--porcelain").splitlines() if l]
+        return {
+            "commit": commit,
+            "branch": git("rev-parse", "--abbrev-ref", "HEAD").strip(),
+            "dirty": bool(changed),
+            "changed_files": changed[:50],
+        }
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "branch": None, "dirty": None, "changed_files": None}
+
 
 def package_versions(names: Sequence[str] = PROVENANCE_PACKAGES) -> dict[str, str | None]:
     "Installed versions (None where a package is absent), read from metadata without importing."
     out = {"python": platform.python_version()}
     for n in names:
-        try: out[n] = metadata.version(n)
-        except metadata.PackageNotFoundError: out[n] = None
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = None
     return out
+
 
 def host_info() -> dict:
     "Host name, OS, CPU count (all and usable) and the CUDA devices torch sees."
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    return {"hostname": platform.node(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "cpu_usable": usable, "gpus": gpus, "cuda": torch.version.cuda if gpus else None}
+    gpus = (
+        [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
+    return {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "cpu_usable": usable,
+        "gpus": gpus,
+        "cuda": torch.version.cuda if gpus else None,
+    }
 
 # %% ../nbs/14_reports.ipynb #45cb1f57
 RANDOM_WEIGHTS = "random"  # a weights_used value meaning "randomly initialised": the run is untrained
 
+
 def _weight_entry(name: str, path) -> dict:
-    if path is None or str(path) == RANDOM_WEIGHTS: return {"path": None, "random_init": True}
+    if path is None or str(path) == RANDOM_WEIGHTS:
+        return {"path": None, "random_init": True}
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"weights {name!r}: {p} does not exist; pass the file the run used "
-                                f"(fma_wsss.weights.resolve_weights) or {RANDOM_WEIGHTS!r} for random initialisation")
+        raise FileNotFoundError(
+            f"weights {name!r}: {p} does not exist; pass the file the run used "
+            f"(fma_wsss.weights.resolve_weights) or {RANDOM_WEIGHTS!r} for random initialisation"
+        )
     return {"path": str(p.resolve()), "size": p.stat().st_size, "sha256": cached_sha256(p), "random_init": False}
 
-def _dataset_entry(dataset) -> dict | None:
-    if dataset is None or isinstance(dataset, dict): return dataset
-    return {"name": dataset.name, "split": dataset.split, "n_images": len(dataset),
-            "image_dir": str(getattr(dataset, "image_dir", "")) or None}
 
-def provenance(cfg_dict: dict, # the run's settings (JSON-serialisable)
-               weights_used: dict, # name -> weight file path, or "random"/None for random initialisation
-               dataset=None, # a SegDataset (or a dict describing one, or None)
-               untrained: bool | None = None, # numbers meaningless? default: any weights random
-               start_time: _dt.datetime | None = None, # default now
-              ) -> dict:
+def _dataset_entry(dataset) -> dict | None:
+    if dataset is None or isinstance(dataset, dict):
+        return dataset
+    return {
+        "name": dataset.name,
+        "split": dataset.split,
+        "n_images": len(dataset),
+        "image_dir": str(getattr(dataset, "image_dir", "")) or None,
+    }
+
+
+def provenance(
+    cfg_dict: dict,  # the run's settings (JSON-serialisable)
+    weights_used: dict,  # name -> weight file path, or "random"/None for random initialisation
+    dataset=None,  # a SegDataset (or a dict describing one, or None)
+    untrained: bool | None = None,  # numbers meaningless? default: any weights random
+    start_time: _dt.datetime | None = None,  # default now
+) -> dict:
     "Everything needed to tell where a run's numbers came from, as a JSON-ready dict."
     weights = {k: _weight_entry(k, v) for k, v in weights_used.items()}
-    if untrained is None: untrained = any(w["random_init"] for w in weights.values())
+    if untrained is None:
+        untrained = any(w["random_init"] for w in weights.values())
     start = (start_time or _dt.datetime.now()).astimezone()
     from fma_wsss import __version__
-    return {"untrained": bool(untrained), "start_time": start.isoformat(timespec="seconds"),
-            "fma_wsss": __version__, "git": git_info(), "packages": package_versions(), "host": host_info(),
-            "weights": weights, "dataset": _dataset_entry(dataset), "config": cfg_dict}
+
+    return {
+        "untrained": bool(untrained),
+        "start_time": start.isoformat(timespec="seconds"),
+        "fma_wsss": __version__,
+        "git": git_info(),
+        "packages": package_versions(),
+        "host": host_info(),
+        "weights": weights,
+        "dataset": _dataset_entry(dataset),
+        "config": cfg_dict,
+    }
 
 # %% ../nbs/14_reports.ipynb #c7401932
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
-def new_run_dir(name: str, # short run name: letters, digits, . _ + -
-                root: Path | str | None = None, # default reports_dir()
-                now: _dt.datetime | None = None) -> Path:
+
+def new_run_dir(
+    name: str,  # short run name: letters, digits, . _ + -
+    root: Path | str | None = None,  # default reports_dir()
+    now: _dt.datetime | None = None,
+) -> Path:
     "A new, empty, uniquely named run folder `<root>/<timestamp>_<name>` with a `figures/` subfolder."
     if not RUN_NAME_RE.match(name):
         raise ValueError(f"run name {name!r} must be letters, digits and . _ + - (no spaces or slashes)")
@@ -446,79 +713,113 @@ def new_run_dir(name: str, # short run name: letters, digits, . _ + -
     stem = f"{(now or _dt.datetime.now()).strftime('%Y%m%d-%H%M%S')}_{name}"
     for k in range(1, 1000):
         d = root / (stem if k == 1 else f"{stem}-{k}")
-        try: d.mkdir(parents=True, exist_ok=False)
-        except FileExistsError: continue
-        (d / "figures").mkdir(); return d
+        try:
+            d.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            continue
+        (d / "figures").mkdir()
+        return d
     raise RuntimeError(f"could not make a new run folder {root / stem}-N: 999 exist already")
 
+
 def _json_default(o):
-    if isinstance(o, np.generic): return o.item()
-    if isinstance(o, np.ndarray): return o.tolist()
-    if isinstance(o, (Path, _dt.datetime, _dt.date)): return str(o)
-    if isinstance(o, torch.Tensor): return o.detach().cpu().tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (Path, _dt.datetime, _dt.date)):
+        return str(o)
+    if isinstance(o, torch.Tensor):
+        return o.detach().cpu().tolist()
     raise TypeError(f"write_json: cannot write a {type(o).__name__} as JSON")
+
 
 def write_json(path: Path | str, obj) -> Path:
     "Write `obj` as indented JSON atomically (numpy scalars/arrays, tensors, paths and times converted)."
     atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_json_default, allow_nan=True) + "\n").encode())
     return Path(path)
 
+
 def read_json(path: Path | str):
     "Read a JSON file; a missing or damaged file is an error naming it."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{path} does not exist")
-    try: return json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise ValueError(f"{path} is not valid JSON ({e}); delete it or rerun the stage that writes it") from e
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e}); delete it or rerun the stage that writes it") from e
 
 # %% ../nbs/14_reports.ipynb #3bb3c474
 BANNER_ID = "fma-wsss-banner"
-BANNER_HTML = (f'<div id="{BANNER_ID}" style="position:sticky;top:0;z-index:1000;background:#c00;color:#fff;'
-               'font:bold 20px sans-serif;text-align:center;padding:10px">{}</div>')
+BANNER_HTML = (
+    f'<div id="{BANNER_ID}" style="position:sticky;top:0;z-index:1000;background:#c00;color:#fff;'
+    'font:bold 20px sans-serif;text-align:center;padding:10px">{}</div>'
+)
 
-def show_banner(meaningless: bool, # True when the run used untrained backbones
-               ):
+
+def show_banner(
+    meaningless: bool,  # True when the run used untrained backbones
+):
     "Display the untrained-models banner in a notebook (an HTML block); nothing when `meaningless` is False."
-    if not meaningless: return None
+    if not meaningless:
+        return None
     from IPython.display import HTML, display
+
     display(HTML(BANNER_HTML.format(BANNER)))
+
 
 def run_is_meaningless(run_dir: Path | str) -> bool:
     "True when the run folder's metrics/provenance/config say the numbers come from untrained models."
-    run_dir = Path(run_dir); flags = []
-    if (run_dir / "metrics.json").is_file(): flags.append(read_json(run_dir / "metrics.json").get("meaningless"))
-    if (run_dir / "provenance.json").is_file(): flags.append(read_json(run_dir / "provenance.json").get("untrained"))
+    run_dir = Path(run_dir)
+    flags = []
+    if (run_dir / "metrics.json").is_file():
+        flags.append(read_json(run_dir / "metrics.json").get("meaningless"))
+    if (run_dir / "provenance.json").is_file():
+        flags.append(read_json(run_dir / "provenance.json").get("untrained"))
     if (run_dir / "config.json").is_file():
         flags.append((read_json(run_dir / "config.json").get("provenance") or {}).get("untrained"))
     return any(bool(f) for f in flags)
 
 # %% ../nbs/14_reports.ipynb #142275b8
-def render_html(notebook_path: Path | str, # an executed .ipynb
-                html_path: Path | str | None = None, # default: beside it, .html
-                banner: bool | None = None, # None: run_is_meaningless(notebook's folder)
-               ) -> Path:
+def render_html(
+    notebook_path: Path | str,  # an executed .ipynb
+    html_path: Path | str | None = None,  # default: beside it, .html
+    banner: bool | None = None,  # None: run_is_meaningless(notebook's folder)
+) -> Path:
     "Self-contained HTML of a notebook (images embedded), with the untrained banner at the top if needed."
-    from nbconvert import HTMLExporter
     import nbformat
+    from nbconvert import HTMLExporter
+
     nb_path = Path(notebook_path)
-    if not nb_path.is_file(): raise FileNotFoundError(f"notebook {nb_path} does not exist: run the experiment first")
-    try: nb = nbformat.read(str(nb_path), as_version=4)
-    except Exception as e: raise ValueError(f"{nb_path} is not a readable notebook ({e}); rerun the experiment") from e
-    if banner is None: banner = run_is_meaningless(nb_path.parent)
+    if not nb_path.is_file():
+        raise FileNotFoundError(f"notebook {nb_path} does not exist: run the experiment first")
+    try:
+        nb = nbformat.read(str(nb_path), as_version=4)
+    except Exception as e:
+        raise ValueError(f"{nb_path} is not a readable notebook ({e}); rerun the experiment") from e
+    if banner is None:
+        banner = run_is_meaningless(nb_path.parent)
     exporter = HTMLExporter(template_name="lab", embed_images=True)
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"path": str(nb_path.parent), "name": nb_path.stem}})
+    body, _ = exporter.from_notebook_node(
+        nb, resources={"metadata": {"path": str(nb_path.parent), "name": nb_path.stem}}
+    )
     if banner and f'id="{BANNER_ID}"' not in body:  # the notebook did not show it itself
         body, n = re.subn(r"(<body[^>]*>)", lambda m: m.group(1) + BANNER_HTML.format(BANNER), body, count=1)
-        if n != 1: raise RuntimeError(f"nbconvert output for {nb_path} has no <body> tag to put the banner in")
+        if n != 1:
+            raise RuntimeError(f"nbconvert output for {nb_path} has no <body> tag to put the banner in")
     out = Path(html_path) if html_path is not None else nb_path.with_suffix(".html")
     atomic_write_bytes(out, body.encode("utf-8"))
     return out
+
 
 def html_images(html: str) -> list[bytes]:
     "The decoded bytes of every `<img>` in an HTML page; an image that is not an inline data URI is an error."
     out = []
     for src in re.findall(r"<img[^>]*?\ssrc=\"([^\"]*)\"", html):
         m = re.match(r"data:image/[a-z+]+;base64,(.*)", src, re.S)
-        if not m: raise ValueError(f"image {src[:80]!r} is not embedded: the HTML is not self-contained")
+        if not m:
+            raise ValueError(f"image {src[:80]!r} is not embedded: the HTML is not self-contained")
         out.append(base64.b64decode(m.group(1)))
     return out
 
@@ -526,37 +827,53 @@ def html_images(html: str) -> list[bytes]:
 def _flatten(d: dict, prefix: str = "", scalars_only: bool = False) -> dict:
     out = {}
     for k, v in d.items():
-        if isinstance(v, dict): out.update(_flatten(v, f"{prefix}{k}.", scalars_only))
-        elif not scalars_only or v is None or isinstance(v, (str, bool, int, float)): out[f"{prefix}{k}"] = v
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}.", scalars_only))
+        elif not scalars_only or v is None or isinstance(v, (str, bool, int, float)):
+            out[f"{prefix}{k}"] = v
     return out
+
 
 def _run_row(run: Path) -> dict:
     "One collect_runs row for a run folder that holds metrics.json or FAILED.json."
     cfg = read_json(run / "config.json") if (run / "config.json").is_file() else {}
     prov = read_json(run / "provenance.json") if (run / "provenance.json").is_file() else (cfg.get("provenance") or {})
-    settings = cfg["config"] if isinstance(cfg.get("config"), dict) else {k: v for k, v in cfg.items() if k != "provenance"}
+    settings = (
+        cfg["config"] if isinstance(cfg.get("config"), dict) else {k: v for k, v in cfg.items() if k != "provenance"}
+    )
     ok = (run / "metrics.json").is_file()
     metrics = _flatten(read_json(run / "metrics.json"), scalars_only=True) if ok else {}
     failed = {} if ok else _flatten(read_json(run / "FAILED.json"), "failed.", scalars_only=True)
-    row = {"run": run.name, "path": str(run), "status": "ok" if ok else "failed",
-           "meaningless": run_is_meaningless(run), "start_time": prov.get("start_time"),
-           "git_commit": (prov.get("git") or {}).get("commit")}
+    row = {
+        "run": run.name,
+        "path": str(run),
+        "status": "ok" if ok else "failed",
+        "meaningless": run_is_meaningless(run),
+        "start_time": prov.get("start_time"),
+        "git_commit": (prov.get("git") or {}).get("commit"),
+    }
     row.update({(f"config.{k}" if k in metrics or k in row else k): v for k, v in _flatten(settings).items()})
-    row.update(metrics); row.update(failed)
+    row.update(metrics)
+    row.update(failed)
     return row
 
-def collect_runs(root: Path | str | None = None, # folder searched recursively; default reports_dir()
-                 errors: str = "raise", # "raise" or "skip" runs with damaged files
-                ) -> pd.DataFrame:
+
+def collect_runs(
+    root: Path | str | None = None,  # folder searched recursively; default reports_dir()
+    errors: str = "raise",  # "raise" or "skip" runs with damaged files
+) -> pd.DataFrame:
     "One row per run folder (metrics.json or FAILED.json) under `root`: run, path, status, settings, metrics."
-    if errors not in ("raise", "skip"): raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
+    if errors not in ("raise", "skip"):
+        raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
     root = Path(root) if root is not None else reports_dir()
     runs = sorted({p.parent for name in ("metrics.json", "FAILED.json") for p in root.rglob(name)})
     rows = []
     for run in runs:
-        try: rows.append(_run_row(run))
+        try:
+            rows.append(_run_row(run))
         except ValueError as e:
-            if errors == "raise": raise
+            if errors == "raise":
+                raise
             get_logger("fma_wsss.reports").warning(f"collect_runs: skipping {run}: {e}")
     cols = ["run", "path", "status", "meaningless", "start_time", "git_commit"]
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=cols)

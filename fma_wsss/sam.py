@@ -13,9 +13,18 @@ import numpy as np
 import torch
 from segment_anything import SamAutomaticMaskGenerator, sam_model_registry
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
-from segment_anything.utils.amg import (MaskData, batch_iterator, batched_mask_to_box, calculate_stability_score,
-                                        is_box_near_crop_edge, mask_to_rle_pytorch, rle_to_mask, uncrop_boxes_xyxy,
-                                        uncrop_masks, uncrop_points)
+from segment_anything.utils.amg import (
+    MaskData,
+    batch_iterator,
+    batched_mask_to_box,
+    calculate_stability_score,
+    is_box_near_crop_edge,
+    mask_to_rle_pytorch,
+    rle_to_mask,
+    uncrop_boxes_xyxy,
+    uncrop_masks,
+    uncrop_points,
+)
 from torchvision.ops.boxes import batched_nms
 
 from .masks import LEVEL_WHOLE, OVERLAP_MAX_INSIDE, MaskSet, _check_image, overlap_filter
@@ -31,28 +40,57 @@ def _build_tiny_sam(seed: int = 0) -> Sam:
     with torch.random.fork_rng(devices=[]):  # deterministic without touching the global generator
         torch.manual_seed(seed)
         return Sam(
-            image_encoder=ImageEncoderViT(img_size=img, patch_size=patch, embed_dim=dim, depth=2, num_heads=2, mlp_ratio=2,
-                                          out_chans=dim, qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-                                          use_rel_pos=True, window_size=2, global_attn_indexes=(1,)),
-            prompt_encoder=PromptEncoder(embed_dim=dim, image_embedding_size=(img // patch, img // patch),
-                                         input_image_size=(img, img), mask_in_chans=4),
-            mask_decoder=MaskDecoder(num_multimask_outputs=3, transformer_dim=dim, iou_head_depth=3, iou_head_hidden_dim=dim,
-                                     transformer=TwoWayTransformer(depth=2, embedding_dim=dim, mlp_dim=64, num_heads=2)))
+            image_encoder=ImageEncoderViT(
+                img_size=img,
+                patch_size=patch,
+                embed_dim=dim,
+                depth=2,
+                num_heads=2,
+                mlp_ratio=2,
+                out_chans=dim,
+                qkv_bias=True,
+                norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+                use_rel_pos=True,
+                window_size=2,
+                global_attn_indexes=(1,),
+            ),
+            prompt_encoder=PromptEncoder(
+                embed_dim=dim,
+                image_embedding_size=(img // patch, img // patch),
+                input_image_size=(img, img),
+                mask_in_chans=4,
+            ),
+            mask_decoder=MaskDecoder(
+                num_multimask_outputs=3,
+                transformer_dim=dim,
+                iou_head_depth=3,
+                iou_head_hidden_dim=dim,
+                transformer=TwoWayTransformer(depth=2, embedding_dim=dim, mlp_dim=64, num_heads=2),
+            ),
+        )
 
-SAM_ARCHS = {"vit_h": sam_model_registry["vit_h"], "vit_l": sam_model_registry["vit_l"],
-             "vit_b": sam_model_registry["vit_b"], "tiny": _build_tiny_sam}  # METHOD 8 uses vit_h
+
+SAM_ARCHS = {
+    "vit_h": sam_model_registry["vit_h"],
+    "vit_l": sam_model_registry["vit_l"],
+    "vit_b": sam_model_registry["vit_b"],
+    "tiny": _build_tiny_sam,
+}  # METHOD 8 uses vit_h
 
 # %% ../nbs/09a_sam.ipynb #d8f735d9
-def build_sam(arch: str = "vit_h", # "vit_h" (METHOD 8), "vit_l", "vit_b", or "tiny" (random, tests)
-              weights: str | Path | None = None, # checkpoint path; None: resolve the registered one (download allowed)
-              device: torch.device | str = "cpu", # where the model goes
-              download: bool = True, # allow `resolve_weights` to download a missing checkpoint
-              seed: int = 0, # initialisation seed of "tiny"
-             ) -> Sam:
+def build_sam(
+    arch: str = "vit_h",  # "vit_h" (METHOD 8), "vit_l", "vit_b", or "tiny" (random, tests)
+    weights: str | Path | None = None,  # checkpoint path; None: resolve the registered one (download allowed)
+    device: torch.device | str = "cpu",  # where the model goes
+    download: bool = True,  # allow `resolve_weights` to download a missing checkpoint
+    seed: int = 0,  # initialisation seed of "tiny"
+) -> Sam:
     "A frozen SAM in eval mode; `sam.fma_wsss_id` names the model for cache keys."
-    if arch not in SAM_ARCHS: raise ValueError(f"unknown SAM architecture {arch!r}; use one of {sorted(SAM_ARCHS)}")
+    if arch not in SAM_ARCHS:
+        raise ValueError(f"unknown SAM architecture {arch!r}; use one of {sorted(SAM_ARCHS)}")
     if arch == "tiny":
-        if weights not in (None, "random"): raise ValueError("the tiny SAM has no checkpoint: pass weights=None")
+        if weights not in (None, "random"):
+            raise ValueError("the tiny SAM has no checkpoint: pass weights=None")
         sam, ident = _build_tiny_sam(seed), f"tiny-random-seed{seed}"
     else:
         path = resolve_weights(SAM_WEIGHTS[arch], path=weights, download=download)
@@ -63,16 +101,22 @@ def build_sam(arch: str = "vit_h", # "vit_h" (METHOD 8), "vit_l", "vit_b", or "t
     sam.fma_wsss_id = ident
     return sam
 
+
 def _load_state(sam: Sam, path: Path):
     "Load a checkpoint's state dict; a clear error naming the file when it does not fit."
-    try: state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise RuntimeError(f"cannot read SAM checkpoint {path} ({e}); delete it and resolve again") from e
-    try: sam.load_state_dict(state)
-    except RuntimeError as e: raise RuntimeError(f"SAM checkpoint {path} does not fit this architecture: {str(e)[:300]}") from e
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise RuntimeError(f"cannot read SAM checkpoint {path} ({e}); delete it and resolve again") from e
+    try:
+        sam.load_state_dict(state)
+    except RuntimeError as e:
+        raise RuntimeError(f"SAM checkpoint {path} does not fit this architecture: {str(e)[:300]}") from e
 
 # %% ../nbs/09a_sam.ipynb #2fae2f30
 class _FmaAutomaticMaskGenerator(SamAutomaticMaskGenerator):
     "Stock SAM automatic mask generation plus mask levels and the whole-mask bonuses of METHOD 8."
+
     def __init__(self, model: Sam, iou_bonus: float = 0.0, nms_bonus: float = 0.0, **kwargs):
         super().__init__(model, **kwargs)
         self.iou_bonus, self.nms_bonus = iou_bonus, nms_bonus
@@ -88,8 +132,9 @@ class _FmaAutomaticMaskGenerator(SamAutomaticMaskGenerator):
             data.cat(self._process_batch(points, cropped_im_size, crop_box, orig_size))
         self.predictor.reset_image()
         nms_scores = data["iou_preds"] + self.nms_bonus * (data["levels"] == LEVEL_WHOLE)  # FMA: wholes win the NMS
-        keep_by_nms = batched_nms(data["boxes"].float(), nms_scores, torch.zeros(len(data["boxes"])),
-                                  iou_threshold=self.box_nms_thresh)
+        keep_by_nms = batched_nms(
+            data["boxes"].float(), nms_scores, torch.zeros(len(data["boxes"])), iou_threshold=self.box_nms_thresh
+        )
         data.filter(keep_by_nms)
         data["boxes"] = uncrop_boxes_xyxy(data["boxes"], crop_box)
         data["points"] = uncrop_points(data["points"], crop_box)
@@ -102,21 +147,31 @@ class _FmaAutomaticMaskGenerator(SamAutomaticMaskGenerator):
         transformed_points = self.predictor.transform.apply_coords(points, im_size)
         in_points = torch.as_tensor(transformed_points, device=self.predictor.device)
         in_labels = torch.ones(in_points.shape[0], dtype=torch.int, device=in_points.device)
-        masks, iou_preds, _ = self.predictor.predict_torch(in_points[:, None, :], in_labels[:, None],
-                                                           multimask_output=True, return_logits=True)
+        masks, iou_preds, _ = self.predictor.predict_torch(
+            in_points[:, None, :], in_labels[:, None], multimask_output=True, return_logits=True
+        )
         levels = torch.arange(masks.shape[1], device=masks.device).repeat(masks.shape[0])  # FMA: output index = level
-        data = MaskData(masks=masks.flatten(0, 1), iou_preds=iou_preds.flatten(0, 1), levels=levels,
-                        points=torch.as_tensor(points.repeat(masks.shape[1], axis=0)))
+        data = MaskData(
+            masks=masks.flatten(0, 1),
+            iou_preds=iou_preds.flatten(0, 1),
+            levels=levels,
+            points=torch.as_tensor(points.repeat(masks.shape[1], axis=0)),
+        )
         del masks
-        if self.iou_bonus: data["iou_preds"] = data["iou_preds"] + self.iou_bonus * (data["levels"] == LEVEL_WHOLE)  # FMA
-        if self.pred_iou_thresh > 0.0: data.filter(data["iou_preds"] > self.pred_iou_thresh)
-        data["stability_score"] = calculate_stability_score(data["masks"], self.predictor.model.mask_threshold,
-                                                            self.stability_score_offset)
-        if self.stability_score_thresh > 0.0: data.filter(data["stability_score"] >= self.stability_score_thresh)
+        if self.iou_bonus:
+            data["iou_preds"] = data["iou_preds"] + self.iou_bonus * (data["levels"] == LEVEL_WHOLE)  # FMA
+        if self.pred_iou_thresh > 0.0:
+            data.filter(data["iou_preds"] > self.pred_iou_thresh)
+        data["stability_score"] = calculate_stability_score(
+            data["masks"], self.predictor.model.mask_threshold, self.stability_score_offset
+        )
+        if self.stability_score_thresh > 0.0:
+            data.filter(data["stability_score"] >= self.stability_score_thresh)
         data["masks"] = data["masks"] > self.predictor.model.mask_threshold
         data["boxes"] = batched_mask_to_box(data["masks"])
         keep_mask = ~is_box_near_crop_edge(data["boxes"], crop_box, [0, 0, orig_w, orig_h])
-        if not torch.all(keep_mask): data.filter(keep_mask)
+        if not torch.all(keep_mask):
+            data.filter(keep_mask)
         data["masks"] = uncrop_masks(data["masks"], crop_box, orig_h, orig_w)
         data["rles"] = mask_to_rle_pytorch(data["masks"])
         del data["masks"]
@@ -124,65 +179,102 @@ class _FmaAutomaticMaskGenerator(SamAutomaticMaskGenerator):
 
 # %% ../nbs/09a_sam.ipynb #ebc3c0c0
 SAM_PAPER_SETTINGS = dict(  # METHOD 8: SAM ViT-H automatic mask generator
-    points_per_side=32, points_per_batch=256, pred_iou_thresh=0.86, stability_score_thresh=0.92,
-    stability_score_offset=1.0, box_nms_thresh=0.7, crop_n_layers=1, crop_nms_thresh=0.7,
-    crop_overlap_ratio=512 / 1500, crop_n_points_downscale_factor=2, min_mask_region_area=100)
+    points_per_side=32,
+    points_per_batch=256,
+    pred_iou_thresh=0.86,
+    stability_score_thresh=0.92,
+    stability_score_offset=1.0,
+    box_nms_thresh=0.7,
+    crop_n_layers=1,
+    crop_nms_thresh=0.7,
+    crop_overlap_ratio=512 / 1500,
+    crop_n_points_downscale_factor=2,
+    min_mask_region_area=100,
+)
 FMA_WHOLE_IOU_BONUS = 0.1  # METHOD 8: added to a whole mask's predicted IoU before thresholding
 FMA_WHOLE_NMS_BONUS = 1.0  # METHOD 8: added to a whole mask's score in the per-crop NMS
 
+
 def _model_id(sam: Sam) -> str:
     "`build_sam`'s name for the model, else a fingerprint of its parameters."
-    if getattr(sam, "fma_wsss_id", None): return sam.fma_wsss_id
+    if getattr(sam, "fma_wsss_id", None):
+        return sam.fma_wsss_id
     h = hashlib.sha256()
-    for k, v in sam.state_dict().items(): h.update(k.encode()); h.update(np.float64(v.double().sum().item()).tobytes())
+    for k, v in sam.state_dict().items():
+        h.update(k.encode())
+        h.update(np.float64(v.double().sum().item()).tobytes())
     return "params:" + h.hexdigest()[:16]
 
 # %% ../nbs/09a_sam.ipynb #c988e850
 class SamMaskGenerator:
     "SAM masks of an image as a `MaskSet` (levels 0/1/2), with METHOD 8's settings and FMA changes."
-    def __init__(self, sam: Sam, # from `build_sam`
-                 points_per_side: int = 32, # grid of point prompts per side (crop layer 0)
-                 points_per_batch: int = 256, # prompts run together (memory)
-                 pred_iou_thresh: float = 0.86, # keep masks whose predicted IoU is above
-                 stability_score_thresh: float = 0.92, # keep masks at least this stable
-                 stability_score_offset: float = 1.0, # logit offset of the stability score
-                 box_nms_thresh: float = 0.7, # box IoU of the per-crop NMS
-                 crop_n_layers: int = 1, # crop layers (layer n has 4^n crops)
-                 crop_nms_thresh: float = 0.7, # box IoU of the NMS between crops
-                 crop_overlap_ratio: float = 512 / 1500, # overlap of neighbouring crops
-                 crop_n_points_downscale_factor: int = 2, # points per side shrink by this per layer
-                 min_mask_region_area: int = 100, # fill holes / drop islands smaller than this (pixels)
-                 fma_changes: bool = True, # levels' bonuses and overlap filter; False: stock SAM output
-                 whole_iou_bonus: float = FMA_WHOLE_IOU_BONUS, # used when fma_changes
-                 whole_nms_bonus: float = FMA_WHOLE_NMS_BONUS, # used when fma_changes
-                 overlap_max_inside: float = OVERLAP_MAX_INSIDE, # overlap filter threshold, when fma_changes
-                ):
-        self.params = dict(points_per_side=points_per_side, points_per_batch=points_per_batch,
-                           pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_score_thresh,
-                           stability_score_offset=stability_score_offset, box_nms_thresh=box_nms_thresh,
-                           crop_n_layers=crop_n_layers, crop_nms_thresh=crop_nms_thresh,
-                           crop_overlap_ratio=crop_overlap_ratio, crop_n_points_downscale_factor=crop_n_points_downscale_factor,
-                           min_mask_region_area=min_mask_region_area)
+
+    def __init__(
+        self,
+        sam: Sam,  # from `build_sam`
+        points_per_side: int = 32,  # grid of point prompts per side (crop layer 0)
+        points_per_batch: int = 256,  # prompts run together (memory)
+        pred_iou_thresh: float = 0.86,  # keep masks whose predicted IoU is above
+        stability_score_thresh: float = 0.92,  # keep masks at least this stable
+        stability_score_offset: float = 1.0,  # logit offset of the stability score
+        box_nms_thresh: float = 0.7,  # box IoU of the per-crop NMS
+        crop_n_layers: int = 1,  # crop layers (layer n has 4^n crops)
+        crop_nms_thresh: float = 0.7,  # box IoU of the NMS between crops
+        crop_overlap_ratio: float = 512 / 1500,  # overlap of neighbouring crops
+        crop_n_points_downscale_factor: int = 2,  # points per side shrink by this per layer
+        min_mask_region_area: int = 100,  # fill holes / drop islands smaller than this (pixels)
+        fma_changes: bool = True,  # levels' bonuses and overlap filter; False: stock SAM output
+        whole_iou_bonus: float = FMA_WHOLE_IOU_BONUS,  # used when fma_changes
+        whole_nms_bonus: float = FMA_WHOLE_NMS_BONUS,  # used when fma_changes
+        overlap_max_inside: float = OVERLAP_MAX_INSIDE,  # overlap filter threshold, when fma_changes
+    ):
+        self.params = dict(
+            points_per_side=points_per_side,
+            points_per_batch=points_per_batch,
+            pred_iou_thresh=pred_iou_thresh,
+            stability_score_thresh=stability_score_thresh,
+            stability_score_offset=stability_score_offset,
+            box_nms_thresh=box_nms_thresh,
+            crop_n_layers=crop_n_layers,
+            crop_nms_thresh=crop_nms_thresh,
+            crop_overlap_ratio=crop_overlap_ratio,
+            crop_n_points_downscale_factor=crop_n_points_downscale_factor,
+            min_mask_region_area=min_mask_region_area,
+        )
         self.fma_changes = fma_changes
-        self.fma = dict(whole_iou_bonus=whole_iou_bonus, whole_nms_bonus=whole_nms_bonus,
-                        overlap_max_inside=overlap_max_inside) if fma_changes else {}
-        self.amg = _FmaAutomaticMaskGenerator(sam, iou_bonus=self.fma.get("whole_iou_bonus", 0.0),
-                                              nms_bonus=self.fma.get("whole_nms_bonus", 0.0), **self.params)
+        self.fma = (
+            dict(
+                whole_iou_bonus=whole_iou_bonus, whole_nms_bonus=whole_nms_bonus, overlap_max_inside=overlap_max_inside
+            )
+            if fma_changes
+            else {}
+        )
+        self.amg = _FmaAutomaticMaskGenerator(
+            sam,
+            iou_bonus=self.fma.get("whole_iou_bonus", 0.0),
+            nms_bonus=self.fma.get("whole_nms_bonus", 0.0),
+            **self.params,
+        )
         self.model_id = _model_id(sam)
 
     def settings(self) -> dict:
         return {"source": "sam", "model": self.model_id, **self.params, "fma_changes": self.fma_changes, **self.fma}
 
     @torch.no_grad()
-    def __call__(self, image: np.ndarray, # HWC uint8 RGB
-                ) -> MaskSet:
+    def __call__(
+        self,
+        image: np.ndarray,  # HWC uint8 RGB
+    ) -> MaskSet:
         image = _check_image(image)
         data = self.amg._generate_masks(image)
         area = self.params["min_mask_region_area"]
         if area > 0:
-            data = self.amg.postprocess_small_regions(data, area, max(self.params["box_nms_thresh"], self.params["crop_nms_thresh"]))
+            data = self.amg.postprocess_small_regions(
+                data, area, max(self.params["box_nms_thresh"], self.params["crop_nms_thresh"])
+            )
         rles = data["rles"]
         masks = np.stack([rle_to_mask(r) for r in rles]) if rles else np.zeros((0, *image.shape[:2]), bool)
         ms = MaskSet(masks, np.asarray(data["levels"]).reshape(-1), np.asarray(data["iou_preds"]).reshape(-1))
-        if self.fma_changes: ms = ms.subset(overlap_filter(ms.masks, ms.levels, self.fma["overlap_max_inside"]))
+        if self.fma_changes:
+            ms = ms.subset(overlap_filter(ms.masks, ms.levels, self.fma["overlap_max_inside"]))
         return ms

@@ -24,8 +24,10 @@ __all__ = ['BG_EPS', 'mask_sums', 'mask_class_scores', 'mask_labels', 'seed_from
 # %% ../nbs/10_seeding.ipynb #ed6cc742
 BG_EPS = 1e-7  # METHOD 4 and 8: min-max normalisation epsilon
 
-def _runs(masks: np.ndarray, # (S,H,W) bool, C-contiguous
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+def _runs(
+    masks: np.ndarray,  # (S,H,W) bool, C-contiguous
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "Runs of True along the rows of each mask: (mask index, start, end exclusive) as flat H*W indices, all (R,)."
     s, h, w = masks.shape
     rows = masks.reshape(s * h, w)
@@ -39,61 +41,79 @@ def _runs(masks: np.ndarray, # (S,H,W) bool, C-contiguous
     flat = y * w + pos
     return mask[0::2], flat[0::2], flat[1::2]
 
-def _run_sums(values: np.ndarray, # (P,N) float, pixels in the runs' flat order
-              mask: np.ndarray, start: np.ndarray, end: np.ndarray, # (R,) runs
-              s: int, # number of masks
-             ) -> tuple[np.ndarray, np.ndarray]:
+
+def _run_sums(
+    values: np.ndarray,  # (P,N) float, pixels in the runs' flat order
+    mask: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,  # (R,) runs
+    s: int,  # number of masks
+) -> tuple[np.ndarray, np.ndarray]:
     "(sums (S,P) float64 of each value map over each mask's runs, areas (S,) int64)."
     p, n = values.shape
-    cum = np.zeros((p, n + 1)); np.cumsum(values, axis=1, dtype=np.float64, out=cum[:, 1:])
+    cum = np.zeros((p, n + 1))
+    np.cumsum(values, axis=1, dtype=np.float64, out=cum[:, 1:])
     run_sums = cum[:, end] - cum[:, start]  # (P,R)
     flat = (np.arange(p)[:, None] * s + mask[None]).ravel()
     sums = np.bincount(flat, weights=run_sums.ravel(), minlength=p * s).reshape(p, s).T
     return sums, np.bincount(mask, weights=end - start, minlength=s).astype(np.int64)
 
-def mask_sums(values: np.ndarray, # (P,H,W) float
-              masks: np.ndarray, # (S,H,W) bool
-             ) -> tuple[np.ndarray, np.ndarray]:
+
+def mask_sums(
+    values: np.ndarray,  # (P,H,W) float
+    masks: np.ndarray,  # (S,H,W) bool
+) -> tuple[np.ndarray, np.ndarray]:
     "(sums (S,P) float64 of each value map over each mask, areas (S,) int64): the product masks @ values.T."
     p, s = len(values), len(masks)
     if values.shape[1:] != masks.shape[1:]:
         raise ValueError(f"value maps {values.shape[1:]} and masks {masks.shape[1:]} differ in size")
     n = int(np.prod(masks.shape[1:]))
-    if s == 0 or n == 0: return np.zeros((s, p)), np.zeros(s, np.int64)
+    if s == 0 or n == 0:
+        return np.zeros((s, p)), np.zeros(s, np.int64)
     return _run_sums(np.asarray(values).reshape(p, n), *_runs(np.ascontiguousarray(masks, dtype=bool)), s)
 
 # %% ../nbs/10_seeding.ipynb #887eacc9
-def mask_class_scores(cam: np.ndarray, # (P,H,W) float CAMs (or scores) at the masks' size
-                      masks: np.ndarray, # (S,H,W) bool
-                     ) -> np.ndarray:
+def mask_class_scores(
+    cam: np.ndarray,  # (P,H,W) float CAMs (or scores) at the masks' size
+    masks: np.ndarray,  # (S,H,W) bool
+) -> np.ndarray:
     "(S,P) float64 $\\hat g$: mean clamped CAM of each class over each mask, min-max normalised across masks."
     return _normalised_means(*mask_sums(np.maximum(np.asarray(cam, np.float32), 0), masks))
+
 
 def _normalised_means(sums: np.ndarray, area: np.ndarray) -> np.ndarray:
     g = sums / np.maximum(area, 1)[:, None]
     filled = area > 0  # an empty mask has no mean: it scores 0 and takes no part in the min and max
-    if not filled.any(): return np.zeros_like(g)
+    if not filled.any():
+        return np.zeros_like(g)
     lo, hi = g[filled].min(0), g[filled].max(0)
     return np.where(filled[:, None], (g - lo) / (hi - lo + BG_EPS), 0.0)
 
 # %% ../nbs/10_seeding.ipynb #165fdb26
-def _paint(m: np.ndarray, # (S,N) bool, C-contiguous
-           order: np.ndarray, # (S,) mask indices in painting order
-           values: np.ndarray, # (S,) int64 value of each mask
-           chunk: int = 1 << 16) -> np.ndarray:
+def _paint(
+    m: np.ndarray,  # (S,N) bool, C-contiguous
+    order: np.ndarray,  # (S,) mask indices in painting order
+    values: np.ndarray,  # (S,) int64 value of each mask
+    chunk: int = 1 << 16,
+) -> np.ndarray:
     "(N,) int64: per pixel the value of the last mask in `order` covering it, 0 where none does."
     s, n = m.shape
     dt = np.uint8 if s < 2**8 else np.uint16 if s < 2**16 else np.uint32
-    rank = np.empty(s, dt); rank[order] = np.arange(1, s + 1)
-    lut = np.zeros(s + 1, np.int64); lut[rank] = values
+    rank = np.empty(s, dt)
+    rank[order] = np.arange(1, s + 1)
+    lut = np.zeros(s + 1, np.int64)
+    lut[rank] = values
     mu, r = m.view(np.uint8), rank[:, None]
     top = np.empty(n, dt)
-    for a in range(0, n, chunk): np.max(mu[:, a:a + chunk] * r, axis=0, out=top[a:a + chunk])  # cache-sized blocks
+    for a in range(0, n, chunk):
+        np.max(mu[:, a : a + chunk] * r, axis=0, out=top[a : a + chunk])  # cache-sized blocks
     return lut[top]
 
-def mask_labels(g: np.ndarray, # (S,P) normalised mask scores from `mask_class_scores`
-                bg_power: float, # p of METHOD 8 (0.6 VOC coarse, 0.7 VOC fine)
-               ) -> tuple[np.ndarray, np.ndarray]:
+
+def mask_labels(
+    g: np.ndarray,  # (S,P) normalised mask scores from `mask_class_scores`
+    bg_power: float,  # p of METHOD 8 (0.6 VOC coarse, 0.7 VOC fine)
+) -> tuple[np.ndarray, np.ndarray]:
     "(label index (S,) int64 with 0 = background and k = k-th class, confidence (S,) float64)."
     bg = (1 - g.max(1, initial=0)) ** bg_power
     scores = np.concatenate([bg[:, None], g], 1)
@@ -101,20 +121,25 @@ def mask_labels(g: np.ndarray, # (S,P) normalised mask scores from `mask_class_s
     return idx, scores[np.arange(len(idx)), idx]
 
 # %% ../nbs/10_seeding.ipynb #523e1ac2
-def seed_from_masks(cam: np.ndarray, # (P,H,W) float CAMs of the present classes, at image size
-                    masks: np.ndarray, # (S,H,W) bool
-                    levels: np.ndarray, # (S,) int 0 sub-part / 1 part / 2 whole
-                    classes: np.ndarray, # (P,) int64 label values (1..C) of the CAM channels
-                    bg_power: float, # background exponent p (METHOD 8)
-                   ) -> np.ndarray:
+def seed_from_masks(
+    cam: np.ndarray,  # (P,H,W) float CAMs of the present classes, at image size
+    masks: np.ndarray,  # (S,H,W) bool
+    levels: np.ndarray,  # (S,) int 0 sub-part / 1 part / 2 whole
+    classes: np.ndarray,  # (P,) int64 label values (1..C) of the CAM channels
+    bg_power: float,  # background exponent p (METHOD 8)
+) -> np.ndarray:
     "(H,W) int64 seed by METHOD 8's mask rule: 0 background, else a value of `classes`."
     cam, masks = np.asarray(cam), np.asarray(masks, dtype=bool)
     classes, levels = np.asarray(classes, np.int64).reshape(-1), np.asarray(levels, np.int64).reshape(-1)
     if cam.ndim != 3 or masks.ndim != 3 or len(cam) != len(classes) or len(masks) != len(levels):
-        raise ValueError(f"need cam (P,H,W) with P = len(classes), masks (S,H,W) with S = len(levels); got cam "
-                         f"{cam.shape}, {len(classes)} classes, masks {masks.shape}, {len(levels)} levels")
-    if len(classes) == 0 or len(masks) == 0: return np.zeros(masks.shape[1:], np.int64)
+        raise ValueError(
+            f"need cam (P,H,W) with P = len(classes), masks (S,H,W) with S = len(levels); got cam "
+            f"{cam.shape}, {len(classes)} classes, masks {masks.shape}, {len(levels)} levels"
+        )
+    if len(classes) == 0 or len(masks) == 0:
+        return np.zeros(masks.shape[1:], np.int64)
     return _seed_from_scores(mask_class_scores(cam, masks), masks, levels, classes, bg_power)
+
 
 def _seed_from_scores(g, masks, levels, classes, bg_power) -> np.ndarray:
     "Steps 3-4 of the rule, given the normalised mask scores `g` (S,P) (reused across `bg_power`s)."
@@ -127,43 +152,59 @@ def _seed_from_scores(g, masks, levels, classes, bg_power) -> np.ndarray:
 # %% ../nbs/10_seeding.ipynb #c51101a7
 def _seed_from_masks_loop(cam, masks, levels, classes, bg_power) -> np.ndarray:
     "Slow reference of `seed_from_masks`: loops over masks and classes."
-    cam = np.maximum(np.asarray(cam, np.float64), 0); s, (h, w) = len(masks), masks.shape[1:]
+    cam = np.maximum(np.asarray(cam, np.float64), 0)
+    s, (h, w) = len(masks), masks.shape[1:]
     seed = np.zeros((h, w), np.int64)
-    if len(classes) == 0 or s == 0: return seed
+    if len(classes) == 0 or s == 0:
+        return seed
     g = np.zeros((s, len(classes)))
     for i in range(s):
-        for c in range(len(classes)): g[i, c] = cam[c][masks[i]].mean() if masks[i].any() else 0.0
+        for c in range(len(classes)):
+            g[i, c] = cam[c][masks[i]].mean() if masks[i].any() else 0.0
     full = masks.reshape(s, -1).any(1)
     for c in range(len(classes)):
-        if full.any(): g[full, c] = (g[full, c] - g[full, c].min()) / (g[full, c].max() - g[full, c].min() + 1e-7)
+        if full.any():
+            g[full, c] = (g[full, c] - g[full, c].min()) / (g[full, c].max() - g[full, c].min() + 1e-7)
     paints = []
     for i in range(s):
         scores = [(1 - max(g[i])) ** bg_power] + list(g[i])
         best = 0
         for k in range(1, len(scores)):
-            if scores[k] > scores[best]: best = k
+            if scores[k] > scores[best]:
+                best = k
         paints.append((int(levels[i]), scores[best], i, 0 if best == 0 else int(classes[best - 1])))
-    for _, _, i, lab in sorted(paints, key=lambda t: (t[0], t[1])): seed[masks[i]] = lab
+    for _, _, i, lab in sorted(paints, key=lambda t: (t[0], t[1])):
+        seed[masks[i]] = lab
     return seed
 
 # %% ../nbs/10_seeding.ipynb #de4113aa
-def _paint_runs(mask, start, end, # (R,) runs
-                order: np.ndarray, # (S,) mask indices in painting order
-                values: np.ndarray, # (S,) int64 value of each mask
-                n: int) -> np.ndarray:
+def _paint_runs(
+    mask,
+    start,
+    end,  # (R,) runs
+    order: np.ndarray,  # (S,) mask indices in painting order
+    values: np.ndarray,  # (S,) int64 value of each mask
+    n: int,
+) -> np.ndarray:
     "(n,) int64: per pixel the value of the last mask in `order` with a run covering it, 0 where none."
-    s = len(values); rank = np.empty(s, np.int64); rank[order] = np.arange(1, s + 1)
+    s = len(values)
+    rank = np.empty(s, np.int64)
+    rank[order] = np.arange(1, s + 1)
     lens = end - start
     pix = np.repeat(start - np.r_[0, np.cumsum(lens)[:-1]], lens) + np.arange(lens.sum())
-    top = np.zeros(n, np.int64); np.maximum.at(top, pix, np.repeat(rank[mask], lens))
-    lut = np.zeros(s + 1, np.int64); lut[rank] = values
+    top = np.zeros(n, np.int64)
+    np.maximum.at(top, pix, np.repeat(rank[mask], lens))
+    lut = np.zeros(s + 1, np.int64)
+    lut[rank] = values
     return lut[top]
+
 
 def _runs_class_scores(cam: np.ndarray, runs: MaskRuns) -> np.ndarray:
     "(S,P) normalised mask scores from runs (`mask_class_scores` for `MaskRuns`)."
     (h, w), p = runs.size, len(cam)
     cam_f = np.maximum(np.asarray(cam, np.float32), 0).transpose(0, 2, 1).reshape(p, w * h)  # column-major
     return _normalised_means(*_run_sums(cam_f, runs.mask, runs.start, runs.end, len(runs)))
+
 
 def _seed_from_run_scores(g, runs: MaskRuns, classes, bg_power) -> np.ndarray:
     idx, conf = mask_labels(g, bg_power)
@@ -173,42 +214,52 @@ def _seed_from_run_scores(g, runs: MaskRuns, classes, bg_power) -> np.ndarray:
     return np.ascontiguousarray(flat.reshape(w, h).T)
 
 # %% ../nbs/10_seeding.ipynb #41ce89b7
-def seed_from_runs(cam: np.ndarray, # (P,H,W) float CAMs of the present classes, at image size
-                   runs: MaskRuns, # the image's masks, from `MaskStore.load_runs`
-                   classes: np.ndarray, # (P,) int64 label values (1..C)
-                   bg_power: float, # background exponent p (METHOD 8)
-                  ) -> np.ndarray:
+def seed_from_runs(
+    cam: np.ndarray,  # (P,H,W) float CAMs of the present classes, at image size
+    runs: MaskRuns,  # the image's masks, from `MaskStore.load_runs`
+    classes: np.ndarray,  # (P,) int64 label values (1..C)
+    bg_power: float,  # background exponent p (METHOD 8)
+) -> np.ndarray:
     "(H,W) int64 seed by METHOD 8's mask rule, as `seed_from_masks`, from masks given as runs."
     cam, classes = np.asarray(cam), np.asarray(classes, np.int64).reshape(-1)
     if cam.ndim != 3 or len(cam) != len(classes) or tuple(cam.shape[1:]) != tuple(runs.size):
-        raise ValueError(f"need cam (P,H,W) with P = len(classes) and (H,W) = the masks' size {runs.size}; "
-                         f"got cam {cam.shape} and {len(classes)} classes")
-    if len(classes) == 0 or len(runs) == 0: return np.zeros(runs.size, np.int64)
+        raise ValueError(
+            f"need cam (P,H,W) with P = len(classes) and (H,W) = the masks' size {runs.size}; "
+            f"got cam {cam.shape} and {len(classes)} classes"
+        )
+    if len(classes) == 0 or len(runs) == 0:
+        return np.zeros(runs.size, np.int64)
     return _seed_from_run_scores(_runs_class_scores(cam, runs), runs, classes, bg_power)
 
 # %% ../nbs/10_seeding.ipynb #46d8f5e7
-def seed_from_cams(cam: np.ndarray, # (P,H,W) float CAMs of the present classes, at image size
-                   classes: np.ndarray, # (P,) int64 label values (1..C)
-                   bg_power: float, # background exponent p
-                  ) -> np.ndarray:
+def seed_from_cams(
+    cam: np.ndarray,  # (P,H,W) float CAMs of the present classes, at image size
+    classes: np.ndarray,  # (P,) int64 label values (1..C)
+    bg_power: float,  # background exponent p
+) -> np.ndarray:
     "(H,W) int64 seed by the pixel-wise rule of METHOD 4: 0 background, else a value of `classes`."
-    cam = np.maximum(np.asarray(cam, np.float32), 0); classes = np.asarray(classes, np.int64).reshape(-1)
+    cam = np.maximum(np.asarray(cam, np.float32), 0)
+    classes = np.asarray(classes, np.int64).reshape(-1)
     if cam.ndim != 3 or len(cam) != len(classes):
         raise ValueError(f"need cam (P,H,W) with P = len(classes); got cam {cam.shape} and {len(classes)} classes")
-    if len(classes) == 0: return np.zeros(cam.shape[1:], np.int64)
+    if len(classes) == 0:
+        return np.zeros(cam.shape[1:], np.int64)
     lo, hi = cam.min((1, 2), keepdims=True), cam.max((1, 2), keepdims=True)
     score = (cam - lo) / (hi - lo + BG_EPS)
     bg = (1 - score.max(0)) ** bg_power
     return np.concatenate([[0], classes])[np.concatenate([bg[None], score]).argmax(0)]
 
 # %% ../nbs/10_seeding.ipynb #b6b375bb
-def load_cam_file(path: Path | str, # `<cam_dir>/<id>.npz` written by `fma_wsss.infer.write_cams`
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def load_cam_file(
+    path: Path | str,  # `<cam_dir>/<id>.npz` written by `fma_wsss.infer.write_cams`
+) -> tuple[np.ndarray, np.ndarray]:
     "(cam (P,H,W) float32, classes (P,) int64) from a stored CAM file."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"CAM file not found: {path}; run write_cams (the CAM stage) first")
+    if not path.is_file():
+        raise FileNotFoundError(f"CAM file not found: {path}; run write_cams (the CAM stage) first")
     try:
-        with np.load(path) as z: cam, classes = z["cam"].astype(np.float32), z["classes"].astype(np.int64).reshape(-1)
+        with np.load(path) as z:
+            cam, classes = z["cam"].astype(np.float32), z["classes"].astype(np.int64).reshape(-1)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"CAM file {path} is unreadable ({e}); delete it and rerun write_cams") from e
     if cam.ndim != 3 or len(cam) != len(classes):
@@ -222,33 +273,44 @@ def _seed_one(cam_dir: Path, store: MaskStore | None, image_id: str, bg_power) -
     "The seed of one image (a list of seeds when `bg_power` is a list); pixel rule when `store` is None."
     cam, classes = load_cam_file(Path(cam_dir) / f"{image_id}.npz")
     powers = bg_power if isinstance(bg_power, (list, tuple)) else [bg_power]
-    if store is None: seeds = [seed_from_cams(cam, classes, p) for p in powers]
+    if store is None:
+        seeds = [seed_from_cams(cam, classes, p) for p in powers]
     else:
         runs = store.load_runs(image_id)
         if tuple(runs.size) != cam.shape[1:]:
-            raise ValueError(f"image {image_id!r}: CAM is {cam.shape[1:]} but its masks are {runs.size}; "
-                             f"CAMs must be written at image size")
-        if len(classes) == 0 or len(runs) == 0: seeds = [np.zeros(runs.size, np.int64) for _ in powers]
+            raise ValueError(
+                f"image {image_id!r}: CAM is {cam.shape[1:]} but its masks are {runs.size}; "
+                f"CAMs must be written at image size"
+            )
+        if len(classes) == 0 or len(runs) == 0:
+            seeds = [np.zeros(runs.size, np.int64) for _ in powers]
         else:
             g = _runs_class_scores(cam, runs)  # independent of p: computed once
             seeds = [_seed_from_run_scores(g, runs, classes, p) for p in powers]
     return seeds if isinstance(bg_power, (list, tuple)) else seeds[0]
 
+
 def _seed_settings(cam_dir, store, bg_power) -> dict:
-    return {"cams": Path(cam_dir).resolve().name, "masks": None if store is None else store.key,
-            "rule": "pixel" if store is None else "masks", "bg_power": float(bg_power)}
+    return {
+        "cams": Path(cam_dir).resolve().name,
+        "masks": None if store is None else store.key,
+        "rule": "pixel" if store is None else "masks",
+        "bg_power": float(bg_power),
+    }
 
 # %% ../nbs/10_seeding.ipynb #6c07bb14
-def make_seeds(dataset, # a `SegDataset` (its `.ids` are seeded)
-               cam_dir: Path | str, # folder of `<id>.npz` CAM files
-               mask_store: MaskStore | None, # masks of the images; None: the pixel-wise rule (METHOD 4)
-               bg_power: float, # background exponent p (METHOD 8)
-               out_dir: Path | str, # where `<id>.png` seeds go (VOC palette)
-               ids: list[str] | None = None, # a subset of `dataset.ids`; default all
-               progress: bool = True, # tqdm bar
-              ) -> Path:
+def make_seeds(
+    dataset,  # a `SegDataset` (its `.ids` are seeded)
+    cam_dir: Path | str,  # folder of `<id>.npz` CAM files
+    mask_store: MaskStore | None,  # masks of the images; None: the pixel-wise rule (METHOD 4)
+    bg_power: float,  # background exponent p (METHOD 8)
+    out_dir: Path | str,  # where `<id>.png` seeds go (VOC palette)
+    ids: list[str] | None = None,  # a subset of `dataset.ids`; default all
+    progress: bool = True,  # tqdm bar
+) -> Path:
     "Write one palette PNG seed per image; resumable (existing seeds are kept); returns `out_dir`."
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     settings = _seed_settings(cam_dir, mask_store, bg_power)
     guard_settings(out_dir / "seeds.json", settings, RuntimeError, "seeds")
     ids = list(dataset.ids) if ids is None else list(ids)
@@ -258,23 +320,29 @@ def make_seeds(dataset, # a `SegDataset` (its `.ids` are seeded)
         write_label(out_dir / f"{i}.png", _seed_one(Path(cam_dir), mask_store, i, bg_power))
     return out_dir
 
-def score_seeds(out_dir: Path | str, # folder of `<id>.png` seeds
-                dataset, # the `SegDataset` with ground truth
-                ids: list[str] | None = None, # default all ids with ground truth
-                progress: bool = True) -> dict:
+
+def score_seeds(
+    out_dir: Path | str,  # folder of `<id>.png` seeds
+    dataset,  # the `SegDataset` with ground truth
+    ids: list[str] | None = None,  # default all ids with ground truth
+    progress: bool = True,
+) -> dict:
     "mIoU, per-class IoU, pixel accuracy and confusion matrix of a seed folder (`metrics.score_split`, METHOD 9)."
     return score_split(out_dir, dataset, ids=ids, progress=progress)
 
 # %% ../nbs/10_seeding.ipynb #5be0c3ad
-def sweep_bg_power(dataset, # a `SegDataset` with ground truth: a HELD-OUT subset (METHOD 8), not the reported split
-                   cam_dir: Path | str, # folder of `<id>.npz` CAM files
-                   mask_store: MaskStore | None, # masks; None: the pixel-wise rule
-                   powers: list[float], # background exponents to try
-                   ids: list[str] | None = None, # default all ids with ground truth
-                   progress: bool = True) -> pd.DataFrame:
+def sweep_bg_power(
+    dataset,  # a `SegDataset` with ground truth: a HELD-OUT subset (METHOD 8), not the reported split
+    cam_dir: Path | str,  # folder of `<id>.npz` CAM files
+    mask_store: MaskStore | None,  # masks; None: the pixel-wise rule
+    powers: list[float],  # background exponents to try
+    ids: list[str] | None = None,  # default all ids with ground truth
+    progress: bool = True,
+) -> pd.DataFrame:
     "Seed mIoU and pixel accuracy for each `bg_power`, from stored CAMs and masks (no model runs, nothing written)."
     powers = [float(p) for p in powers]
-    if not powers: raise ValueError("sweep_bg_power: no powers given")
+    if not powers:
+        raise ValueError("sweep_bg_power: no powers given")
     k = dataset.vocab.num_classes
     ids = [i for i in dataset.ids if dataset.label_path(i) is not None] if ids is None else list(ids)
     cms = np.zeros((len(powers), k, k), np.int64)
@@ -282,17 +350,25 @@ def sweep_bg_power(dataset, # a `SegDataset` with ground truth: a HELD-OUT subse
         gt = dataset.read_label(i)
         for j, seed in enumerate(_seed_one(Path(cam_dir), mask_store, i, powers)):
             cms[j] += confusion_matrix(seed, gt, k, IGNORE_INDEX)
-    return pd.DataFrame({"bg_power": powers, "miou": [mean_iou(c) for c in cms],
-                         "pixel_accuracy": [pixel_accuracy(c) for c in cms], "n_images": len(ids)})
+    return pd.DataFrame(
+        {
+            "bg_power": powers,
+            "miou": [mean_iou(c) for c in cms],
+            "pixel_accuracy": [pixel_accuracy(c) for c in cms],
+            "n_images": len(ids),
+        }
+    )
 
 # %% ../nbs/10_seeding.ipynb #df7d4639
-def oracle_cams(label: np.ndarray, # (H,W) uint8 ground-truth label map
-                classes: np.ndarray, # (P,) int64 present label values
-                blur: float = 0.0, # Gaussian sigma in pixels; 0 = sharp one-hot maps
-               ) -> np.ndarray:
+def oracle_cams(
+    label: np.ndarray,  # (H,W) uint8 ground-truth label map
+    classes: np.ndarray,  # (P,) int64 present label values
+    blur: float = 0.0,  # Gaussian sigma in pixels; 0 = sharp one-hot maps
+) -> np.ndarray:
     "(P,H,W) float32 CAMs from ground truth (1 on the class, 0 elsewhere, optionally blurred): an upper-bound test input."
     cam = (label[None] == np.asarray(classes).reshape(-1, 1, 1)).astype(np.float32)
     if blur > 0:
         from scipy.ndimage import gaussian_filter
+
         cam = np.stack([gaussian_filter(c, blur) for c in cam]) if len(cam) else cam
     return cam

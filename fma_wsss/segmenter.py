@@ -11,24 +11,23 @@ import pickle
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from dataclasses import replace as dataclass_replace
 from pathlib import Path
-from typing import Sequence
-
-import numpy as np
-import torch
-from tqdm import tqdm  # text bar: renders in papermill HTML reports, no widget needed
 
 import mmseg
+import numpy as np
+import torch
+from mmcv.transforms import Compose
 from mmengine.config import Config, ConfigDict
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
-from mmcv.transforms import Compose
 from mmseg.datasets import BaseSegDataset
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import DATASETS, MODELS
+from tqdm import tqdm  # text bar: renders in papermill HTML reports, no widget needed
 
 from .core import atomic_write_bytes, cache_dir, pick_device, settings_hash
 from .data import IGNORE_INDEX, SegDataset, read_label, voc_palette, write_label
@@ -53,47 +52,89 @@ def mmseg_config_dir() -> Path:
     "The configs folder bundled with the installed mmsegmentation (`mmseg/.mim/configs`)."
     d = Path(mmseg.__file__).parent / ".mim" / "configs"
     if not d.is_dir():
-        raise FileNotFoundError(f"mmsegmentation {mmseg.__version__} has no bundled configs at {d}; reinstall it from "
-                                f"PyPI (pip install --force-reinstall mmsegmentation==1.2.2), whose wheel ships them")
+        raise FileNotFoundError(
+            f"mmsegmentation {mmseg.__version__} has no bundled configs at {d}; reinstall it from "
+            f"PyPI (pip install --force-reinstall mmsegmentation==1.2.2), whose wheel ships them"
+        )
     return d
+
 
 @dataclass(frozen=True)
 class SegArch:
     "One stage-2 network: the mmseg config it is taken from, its backbone weights and the changes made."
+
     config: str  # file under `mmseg_config_dir()`; its model, optim_wrapper and param_scheduler are used
     weights: str | None  # backbone weights: a name in `fma_wsss.weights.WEIGHTS`; None: random init only
     model: dict = field(default_factory=dict)  # merged into the file's model dict
     lr: float | None = None  # replaces the file's learning rate
     imports: tuple[str, ...] = ()  # modules that register parts of the model (mmdet for Mask2Former)
 
+
 _SEGFORMER = "segformer/segformer_mit-b{}_8xb2-160k_ade20k-512x512.py"
 _M2F = "mask2former/mask2former_swin-l-in22k-384x384-pre_8xb2-160k_ade20k-640x640.py"
 ARCHS: dict[str, SegArch] = {
-    "tiny": SegArch(_SEGFORMER.format(0), None, lr=1e-3, model=dict(  # CPU tests: MiT with 8..64 channels
-        backbone=dict(embed_dims=8, num_heads=[1, 2, 4, 8], num_layers=[1, 1, 1, 1], drop_path_rate=0.0),
-        decode_head=dict(in_channels=[8, 16, 32, 64], channels=32))),
+    "tiny": SegArch(
+        _SEGFORMER.format(0),
+        None,
+        lr=1e-3,
+        model=dict(  # CPU tests: MiT with 8..64 channels
+            backbone=dict(embed_dims=8, num_heads=[1, 2, 4, 8], num_layers=[1, 1, 1, 1], drop_path_rate=0.0),
+            decode_head=dict(in_channels=[8, 16, 32, 64], channels=32),
+        ),
+    ),
     **{f"segformer_mit-b{i}": SegArch(_SEGFORMER.format(i), f"mit_b{i}") for i in range(6)},
     "deeplabv3plus_r18": SegArch("deeplabv3plus/deeplabv3plus_r18-d8_4xb2-80k_cityscapes-512x1024.py", "resnet18_v1c"),
     "deeplabv3plus_r50": SegArch("deeplabv3plus/deeplabv3plus_r50-d8_4xb4-40k_voc12aug-512x512.py", "resnet50_v1c"),
     "deeplabv3plus_r101": SegArch("deeplabv3plus/deeplabv3plus_r101-d8_4xb4-40k_voc12aug-512x512.py", "resnet101_v1c"),
     "mask2former_swin-l": SegArch(_M2F, "swin_l_in22k_384", imports=("mmdet.models",)),
-    "mask2former_tiny": SegArch(_M2F, None, imports=("mmdet.models",), model=dict(  # CPU tests of the paper's model code
-        backbone=dict(embed_dims=32, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8], window_size=4, pretrain_img_size=64,
-                      drop_path_rate=0.0),
-        decode_head=dict(in_channels=[32, 64, 128, 256], feat_channels=32, out_channels=32, num_queries=10,
-                         pixel_decoder=dict(encoder=dict(num_layers=1, layer_cfg=dict(self_attn_cfg=dict(embed_dims=32),
-                                                                                     ffn_cfg=dict(embed_dims=32, feedforward_channels=64))),
-                                            positional_encoding=dict(num_feats=16), norm_cfg=dict(type="GN", num_groups=8)),
-                         positional_encoding=dict(num_feats=16), train_cfg=dict(num_points=256),
-                         transformer_decoder=dict(num_layers=1, layer_cfg=dict(
-                             self_attn_cfg=dict(embed_dims=32), cross_attn_cfg=dict(embed_dims=32),
-                             ffn_cfg=dict(embed_dims=32, feedforward_channels=64)))))),
+    "mask2former_tiny": SegArch(
+        _M2F,
+        None,
+        imports=("mmdet.models",),
+        model=dict(  # CPU tests of the paper's model code
+            backbone=dict(
+                embed_dims=32,
+                depths=[1, 1, 1, 1],
+                num_heads=[1, 2, 4, 8],
+                window_size=4,
+                pretrain_img_size=64,
+                drop_path_rate=0.0,
+            ),
+            decode_head=dict(
+                in_channels=[32, 64, 128, 256],
+                feat_channels=32,
+                out_channels=32,
+                num_queries=10,
+                pixel_decoder=dict(
+                    encoder=dict(
+                        num_layers=1,
+                        layer_cfg=dict(
+                            self_attn_cfg=dict(embed_dims=32), ffn_cfg=dict(embed_dims=32, feedforward_channels=64)
+                        ),
+                    ),
+                    positional_encoding=dict(num_feats=16),
+                    norm_cfg=dict(type="GN", num_groups=8),
+                ),
+                positional_encoding=dict(num_feats=16),
+                train_cfg=dict(num_points=256),
+                transformer_decoder=dict(
+                    num_layers=1,
+                    layer_cfg=dict(
+                        self_attn_cfg=dict(embed_dims=32),
+                        cross_attn_cfg=dict(embed_dims=32),
+                        ffn_cfg=dict(embed_dims=32, feedforward_channels=64),
+                    ),
+                ),
+            ),
+        ),
+    ),
 }
 
 # %% ../nbs/11_segmenter.ipynb #e7938ef3
 @dataclass
 class SegmenterConfig:
     "Everything that defines one stage-2 training (METHOD 9); `model` is a key of `ARCHS`."
+
     model: str = PAPER_MODEL  # network, a key of ARCHS
     num_classes: int = 21  # labels incl. background (C+1)
     crop_size: int | tuple[int, int] = PAPER_CROP  # training crop side, or (H,W)
@@ -112,10 +153,14 @@ class SegmenterConfig:
     log_interval: int = 50  # iterations between log lines
 
     def __post_init__(self):
-        if self.model not in ARCHS: raise ValueError(f"unknown segmenter model {self.model!r}; known: {', '.join(ARCHS)}")
-        if isinstance(self.crop_size, list): self.crop_size = tuple(self.crop_size)
+        if self.model not in ARCHS:
+            raise ValueError(f"unknown segmenter model {self.model!r}; known: {', '.join(ARCHS)}")
+        if isinstance(self.crop_size, list):
+            self.crop_size = tuple(self.crop_size)
         if min(self.crop) < 1 or self.num_classes < 2 or self.iterations < 1:
-            raise ValueError(f"crop_size {self.crop_size}, num_classes {self.num_classes} and iterations {self.iterations} must be positive (num_classes >= 2)")
+            raise ValueError(
+                f"crop_size {self.crop_size}, num_classes {self.num_classes} and iterations {self.iterations} must be positive (num_classes >= 2)"
+            )
         if self.gpus < 1 or self.batch_size % self.gpus:
             raise ValueError(f"batch_size {self.batch_size} must be a positive multiple of gpus {self.gpus}")
 
@@ -126,12 +171,25 @@ class SegmenterConfig:
         return (c, c) if isinstance(c, int) else (int(c[0]), int(c[1]))
 
 # %% ../nbs/11_segmenter.ipynb #e6228e55
-def paper_config(dataset: str = "voc", # "voc" or "coco"
-                 **changes) -> SegmenterConfig: # any other field, e.g. work_dir, gpus
+def paper_config(
+    dataset: str = "voc",  # "voc" or "coco"
+    **changes,
+) -> SegmenterConfig:  # any other field, e.g. work_dir, gpus
     "Mask2Former Swin-L, 512x512 crops, batch 4, 80k (VOC) / 100k (COCO) iterations (METHOD 9)."
-    if dataset not in PAPER_ITERS: raise ValueError(f"dataset must be one of {list(PAPER_ITERS)}, got {dataset!r}")
-    return SegmenterConfig(**{**dict(model=PAPER_MODEL, num_classes=21 if dataset == "voc" else 81, crop_size=PAPER_CROP,
-                                     batch_size=PAPER_BATCH, iterations=PAPER_ITERS[dataset]), **changes})
+    if dataset not in PAPER_ITERS:
+        raise ValueError(f"dataset must be one of {list(PAPER_ITERS)}, got {dataset!r}")
+    return SegmenterConfig(
+        **{
+            **dict(
+                model=PAPER_MODEL,
+                num_classes=21 if dataset == "voc" else 81,
+                crop_size=PAPER_CROP,
+                batch_size=PAPER_BATCH,
+                iterations=PAPER_ITERS[dataset],
+            ),
+            **changes,
+        }
+    )
 
 # %% ../nbs/11_segmenter.ipynb #af36e2df
 def _merge(base: dict, over: dict) -> dict:
@@ -141,85 +199,128 @@ def _merge(base: dict, over: dict) -> dict:
         out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
     return out
 
+
 def _replace_norm(d, old: str, new: str):
     "Change every `dict(type=old, ...)` inside `d` (dicts and lists, in place) to type `new`."
     if isinstance(d, dict):
-        if d.get("type") == old: d["type"] = new
-        for v in d.values(): _replace_norm(v, old, new)
+        if d.get("type") == old:
+            d["type"] = new
+        for v in d.values():
+            _replace_norm(v, old, new)
     elif isinstance(d, (list, tuple)):
-        for v in d: _replace_norm(v, old, new)
+        for v in d:
+            _replace_norm(v, old, new)
     return d
+
 
 def _fit_schedule(schedulers: list[dict], iters: int) -> list[dict]:
     "The iteration-based schedulers with the last phase ending at `iters` (a warm-up squeezed below 2 iterations is dropped)."
-    out = copy.deepcopy(schedulers); total = max(s.get("end", 0) for s in out)
+    out = copy.deepcopy(schedulers)
+    total = max(s.get("end", 0) for s in out)
     for s in out:
         for k in ("begin", "end"):
-            if k in s and (s[k] >= iters or s[k] == total): s[k] = iters if s[k] == total else max(1, round(s[k] * iters / total))
+            if k in s and (s[k] >= iters or s[k] == total):
+                s[k] = iters if s[k] == total else max(1, round(s[k] * iters / total))
     keep = [s for s in out if s["end"] == iters or s["end"] - s.get("begin", 0) >= 2]
-    if len(keep) < len(out): keep[0]["begin"] = min(s.get("begin", 0) for s in out)  # a 1-iteration LinearLR never leaves its start factor
+    if len(keep) < len(out):
+        keep[0]["begin"] = min(s.get("begin", 0) for s in out)  # a 1-iteration LinearLR never leaves its start factor
     return keep
 
 # %% ../nbs/11_segmenter.ipynb #fbb4a09c
 def _load_base(arch: SegArch) -> dict:
     base = Config.fromfile(str(mmseg_config_dir() / arch.config))
-    return {k: copy.deepcopy(base[k].to_dict() if hasattr(base[k], "to_dict") else base[k])
-            for k in ("model", "optim_wrapper", "param_scheduler")}
+    return {
+        k: copy.deepcopy(base[k].to_dict() if hasattr(base[k], "to_dict") else base[k])
+        for k in ("model", "optim_wrapper", "param_scheduler")
+    }
 
-def model_sections(cfg: SegmenterConfig, # the run
-                   weights_path: Path | str | None = None, # backbone ImageNet weights file; None: random init
-                  ) -> dict:
+
+def model_sections(
+    cfg: SegmenterConfig,  # the run
+    weights_path: Path | str | None = None,  # backbone ImageNet weights file; None: random init
+) -> dict:
     "The mmseg `model`, `optim_wrapper` and `param_scheduler` dicts of the run (plain dicts)."
-    arch = ARCHS[cfg.model]; base = _load_base(arch); k = cfg.num_classes
+    arch = ARCHS[cfg.model]
+    base = _load_base(arch)
+    k = cfg.num_classes
     model = _merge(base["model"], arch.model)
     model["data_preprocessor"]["size"] = cfg.crop
     model["pretrained"] = None  # the ResNet configs name open-mmlab:// weights here; ours go in init_cfg
-    bb = model["backbone"]; bb.pop("pretrained", None); bb.pop("init_cfg", None)
-    if weights_path is not None: bb["init_cfg"] = dict(type="Pretrained", checkpoint=str(weights_path))
+    bb = model["backbone"]
+    bb.pop("pretrained", None)
+    bb.pop("init_cfg", None)
+    if weights_path is not None:
+        bb["init_cfg"] = dict(type="Pretrained", checkpoint=str(weights_path))
     for head in ("decode_head", "auxiliary_head"):
-        if isinstance(model.get(head), dict): model[head]["num_classes"] = k
+        if isinstance(model.get(head), dict):
+            model[head]["num_classes"] = k
     if "class_weight" in model["decode_head"].get("loss_cls", {}):  # Mask2Former: the no-object class weighs 0.1
         model["decode_head"]["loss_cls"]["class_weight"] = [1.0] * k + [0.1]
-    if cfg.gpus == 1: _replace_norm(model, "SyncBN", "BN")
+    if cfg.gpus == 1:
+        _replace_norm(model, "SyncBN", "BN")
     optim = base["optim_wrapper"]
     lr = cfg.lr if cfg.lr is not None else arch.lr
-    if lr is not None: optim["optimizer"]["lr"] = lr
-    if cfg.amp: optim["type"] = "AmpOptimWrapper"
-    return dict(model=model, optim_wrapper=optim, param_scheduler=_fit_schedule(base["param_scheduler"], cfg.iterations))
+    if lr is not None:
+        optim["optimizer"]["lr"] = lr
+    if cfg.amp:
+        optim["type"] = "AmpOptimWrapper"
+    return dict(
+        model=model, optim_wrapper=optim, param_scheduler=_fit_schedule(base["param_scheduler"], cfg.iterations)
+    )
 
 # %% ../nbs/11_segmenter.ipynb #b4f33cb1
 def seg_pipelines(cfg: SegmenterConfig) -> tuple[list[dict], list[dict]]:
     "(train, test) mmseg pipelines for the run's crop."
-    h, w = cfg.crop; s = max(h, w)
-    train = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations"),
-             dict(type="RandomResize", scale=(4 * s, s), ratio_range=(0.5, 2.0), keep_ratio=True),
-             dict(type="RandomCrop", crop_size=(h, w), cat_max_ratio=0.75),
-             dict(type="RandomFlip", prob=0.5), dict(type="PhotoMetricDistortion"),
-             dict(type="Pad", size=(h, w)), dict(type="PackSegInputs")]
-    test = [dict(type="LoadImageFromFile"), dict(type="Resize", scale=(4 * s, s), keep_ratio=True),
-            dict(type="LoadAnnotations"), dict(type="PackSegInputs")]
+    h, w = cfg.crop
+    s = max(h, w)
+    train = [
+        dict(type="LoadImageFromFile"),
+        dict(type="LoadAnnotations"),
+        dict(type="RandomResize", scale=(4 * s, s), ratio_range=(0.5, 2.0), keep_ratio=True),
+        dict(type="RandomCrop", crop_size=(h, w), cat_max_ratio=0.75),
+        dict(type="RandomFlip", prob=0.5),
+        dict(type="PhotoMetricDistortion"),
+        dict(type="Pad", size=(h, w)),
+        dict(type="PackSegInputs"),
+    ]
+    test = [
+        dict(type="LoadImageFromFile"),
+        dict(type="Resize", scale=(4 * s, s), keep_ratio=True),
+        dict(type="LoadAnnotations"),
+        dict(type="PackSegInputs"),
+    ]
     return train, test
 
 # %% ../nbs/11_segmenter.ipynb #e01d1700
-def write_image_list(dataset: SegDataset, # the split whose images are listed
-                     path: Path | str, # list file to write
-                     label_dir: Path | str | None = None, # folder of <id>.png seeds; None: the ground truth
-                     check_labels: bool = True, # read every label map and check its values
-                    ) -> Path:
+def write_image_list(
+    dataset: SegDataset,  # the split whose images are listed
+    path: Path | str,  # list file to write
+    label_dir: Path | str | None = None,  # folder of <id>.png seeds; None: the ground truth
+    check_labels: bool = True,  # read every label map and check its values
+) -> Path:
     "Write `image<TAB>label` lines (absolute paths) for every id of `dataset`; returns `path`."
     rows, missing = [], []
     what = f"seeds in {label_dir}" if label_dir is not None else f"ground truth of {dataset.name}/{dataset.split}"
     for id in tqdm(dataset.ids, desc=f"checking {what}", disable=len(dataset.ids) < 200):
         lab = Path(label_dir) / f"{id}.png" if label_dir is not None else dataset.label_path(id)
-        if lab is None or not Path(lab).is_file(): missing.append(id); continue
+        if lab is None or not Path(lab).is_file():
+            missing.append(id)
+            continue
         img = dataset.image_path(id)
-        if not img.is_file(): raise FileNotFoundError(f"image of id {id!r} not found: {img}")
-        if check_labels: read_label(lab, dataset.vocab.num_classes)
+        if not img.is_file():
+            raise FileNotFoundError(f"image of id {id!r} not found: {img}")
+        if check_labels:
+            read_label(lab, dataset.vocab.num_classes)
         rows.append(f"{Path(img).resolve()}\t{Path(lab).resolve()}\n")
     if missing:
-        fix = "run the seeding stage (fma_wsss.seeding.make_seeds) for this split" if label_dir is not None else "use a split with label maps"
-        raise FileNotFoundError(f"{len(missing)} of {len(dataset.ids)} ids have no label map ({what}), e.g. "
-                                f"{missing[:5]}: {fix}")
+        fix = (
+            "run the seeding stage (fma_wsss.seeding.make_seeds) for this split"
+            if label_dir is not None
+            else "use a split with label maps"
+        )
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(dataset.ids)} ids have no label map ({what}), e.g. {missing[:5]}: {fix}"
+        )
     atomic_write_bytes(path, "".join(rows).encode())
     return Path(path)
 
@@ -227,72 +328,129 @@ def write_image_list(dataset: SegDataset, # the split whose images are listed
 @DATASETS.register_module(force=True)  # force: re-running the cell re-registers the same class
 class ImageListSegDataset(BaseSegDataset):
     "mmseg dataset over a list file of `image<TAB>label` absolute paths (see `write_image_list`)."
+
     def load_data_list(self) -> list[dict]:
         out = []
         for n, line in enumerate(Path(self.ann_file).read_text().splitlines(), 1):
-            if not line.strip(): continue
+            if not line.strip():
+                continue
             parts = line.split("\t")
-            if len(parts) != 2: raise ValueError(f"{self.ann_file} line {n}: expected 'image<TAB>label', got {line!r}")
-            out.append(dict(img_path=parts[0], seg_map_path=parts[1], label_map=self.label_map,
-                            reduce_zero_label=False, seg_fields=[]))
+            if len(parts) != 2:
+                raise ValueError(f"{self.ann_file} line {n}: expected 'image<TAB>label', got {line!r}")
+            out.append(
+                dict(
+                    img_path=parts[0],
+                    seg_map_path=parts[1],
+                    label_map=self.label_map,
+                    reduce_zero_label=False,
+                    seg_fields=[],
+                )
+            )
         return out
 
 # %% ../nbs/11_segmenter.ipynb #7837ddcc
-def build_mmseg_config(cfg: SegmenterConfig, # the run
-                       class_names: Sequence[str], # label names, background first (num_classes of them)
-                       train_list: Path | str, # list file of training images and seeds
-                       val_list: Path | str | None = None, # list file of val images and ground truth
-                       weights_path: Path | str | None = None, # backbone weights file; None: random init
-                       work_dir: Path | str = ".", # where mmengine writes checkpoints and logs
-                      ) -> Config:
+def build_mmseg_config(
+    cfg: SegmenterConfig,  # the run
+    class_names: Sequence[str],  # label names, background first (num_classes of them)
+    train_list: Path | str,  # list file of training images and seeds
+    val_list: Path | str | None = None,  # list file of val images and ground truth
+    weights_path: Path | str | None = None,  # backbone weights file; None: random init
+    work_dir: Path | str = ".",  # where mmengine writes checkpoints and logs
+) -> Config:
     "The mmengine `Config` that `train_from_config` runs."
     if len(class_names) != cfg.num_classes:
         raise ValueError(f"{len(class_names)} class names for num_classes={cfg.num_classes}")
     train_pipe, test_pipe = seg_pipelines(cfg)
-    meta = dict(classes=tuple(class_names), palette=voc_palette()[:cfg.num_classes].tolist())
+    meta = dict(classes=tuple(class_names), palette=voc_palette()[: cfg.num_classes].tolist())
+
     def loader(lst, pipe, train):
-        return dict(batch_size=cfg.batch_size // cfg.gpus if train else 1, num_workers=cfg.num_workers,
-                    persistent_workers=cfg.num_workers > 0,
-                    sampler=dict(type="InfiniteSampler" if train else "DefaultSampler", shuffle=train),
-                    dataset=dict(type="ImageListSegDataset", ann_file=str(lst), metainfo=meta, pipeline=pipe,
-                                 test_mode=not train, serialize_data=False))
+        return dict(
+            batch_size=cfg.batch_size // cfg.gpus if train else 1,
+            num_workers=cfg.num_workers,
+            persistent_workers=cfg.num_workers > 0,
+            sampler=dict(type="InfiniteSampler" if train else "DefaultSampler", shuffle=train),
+            dataset=dict(
+                type="ImageListSegDataset",
+                ann_file=str(lst),
+                metainfo=meta,
+                pipeline=pipe,
+                test_mode=not train,
+                serialize_data=False,
+            ),
+        )
+
     every = min(cfg.checkpoint_interval, cfg.iterations)
-    c = dict(default_scope="mmseg", custom_imports=dict(imports=["fma_wsss.segmenter", *ARCHS[cfg.model].imports],
-                                                        allow_failed_imports=False),
-             **model_sections(cfg, weights_path), work_dir=str(work_dir),
-             train_dataloader=loader(train_list, train_pipe, True), test_pipeline=test_pipe,
-             train_cfg=dict(type="IterBasedTrainLoop", max_iters=cfg.iterations,
-                            val_interval=cfg.val_interval if cfg.val_interval > 0 else cfg.iterations + 1),
-             default_hooks=dict(timer=dict(type="IterTimerHook"), param_scheduler=dict(type="ParamSchedulerHook"),
-                                logger=dict(type="LoggerHook", interval=min(cfg.log_interval, cfg.iterations), log_metric_by_epoch=False),
-                                checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=every, max_keep_ckpts=2, save_last=True),
-                                sampler_seed=dict(type="DistSamplerSeedHook"), visualization=dict(type="SegVisualizationHook")),
-             env_cfg=dict(cudnn_benchmark=True, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
-                          dist_cfg=dict(backend="nccl")),
-             vis_backends=[dict(type="LocalVisBackend")], log_processor=dict(by_epoch=False), log_level="INFO",
-             visualizer=dict(type="SegLocalVisualizer", vis_backends=[dict(type="LocalVisBackend")]),
-             randomness=dict(seed=cfg.seed), load_from=None, resume=True)
+    c = dict(
+        default_scope="mmseg",
+        custom_imports=dict(imports=["fma_wsss.segmenter", *ARCHS[cfg.model].imports], allow_failed_imports=False),
+        **model_sections(cfg, weights_path),
+        work_dir=str(work_dir),
+        train_dataloader=loader(train_list, train_pipe, True),
+        test_pipeline=test_pipe,
+        train_cfg=dict(
+            type="IterBasedTrainLoop",
+            max_iters=cfg.iterations,
+            val_interval=cfg.val_interval if cfg.val_interval > 0 else cfg.iterations + 1,
+        ),
+        default_hooks=dict(
+            timer=dict(type="IterTimerHook"),
+            param_scheduler=dict(type="ParamSchedulerHook"),
+            logger=dict(type="LoggerHook", interval=min(cfg.log_interval, cfg.iterations), log_metric_by_epoch=False),
+            checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=every, max_keep_ckpts=2, save_last=True),
+            sampler_seed=dict(type="DistSamplerSeedHook"),
+            visualization=dict(type="SegVisualizationHook"),
+        ),
+        env_cfg=dict(
+            cudnn_benchmark=True,
+            mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
+            dist_cfg=dict(backend="nccl"),
+        ),
+        vis_backends=[dict(type="LocalVisBackend")],
+        log_processor=dict(by_epoch=False),
+        log_level="INFO",
+        visualizer=dict(type="SegLocalVisualizer", vis_backends=[dict(type="LocalVisBackend")]),
+        randomness=dict(seed=cfg.seed),
+        load_from=None,
+        resume=True,
+    )
     if val_list is not None and cfg.val_interval > 0:
-        c.update(val_dataloader=loader(val_list, test_pipe, False), val_cfg=dict(type="ValLoop"),
-                 val_evaluator=dict(type="IoUMetric", iou_metrics=["mIoU"]))
+        c.update(
+            val_dataloader=loader(val_list, test_pipe, False),
+            val_cfg=dict(type="ValLoop"),
+            val_evaluator=dict(type="IoUMetric", iou_metrics=["mIoU"]),
+        )
     return Config(c)
 
 # %% ../nbs/11_segmenter.ipynb #0ceb6c4c
 def _history_buffer_getattr(obj, name: str):
     "`getattr` restricted to what mmengine pickles: `HistoryBuffer.<statistics method>`."
     from mmengine.logging.history_buffer import HistoryBuffer
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods: return getattr(obj, name)
-    raise pickle.UnpicklingError(f"checkpoint asks for getattr({obj!r}, {name!r}); only HistoryBuffer statistics are allowed")
+
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f"checkpoint asks for getattr({obj!r}, {name!r}); only HistoryBuffer statistics are allowed"
+    )
+
 
 def _checkpoint_globals() -> list:
     "What an mmengine 0.10.7 checkpoint holds besides tensors (see above), for `safe_globals`."
-    from mmengine.logging.history_buffer import HistoryBuffer
     import numpy.dtypes
+    from mmengine.logging.history_buffer import HistoryBuffer
+
     mu = np._core.multiarray
-    return [HistoryBuffer, np.ndarray, np.dtype, mu._reconstruct, mu.scalar,
-            (mu._reconstruct, "numpy.core.multiarray._reconstruct"), (mu.scalar, "numpy.core.multiarray.scalar"),
-            (_history_buffer_getattr, "builtins.getattr"),
-            *[t for t in vars(numpy.dtypes).values() if isinstance(t, type) and issubclass(t, np.dtype)]]
+    return [
+        HistoryBuffer,
+        np.ndarray,
+        np.dtype,
+        mu._reconstruct,
+        mu.scalar,
+        (mu._reconstruct, "numpy.core.multiarray._reconstruct"),
+        (mu.scalar, "numpy.core.multiarray.scalar"),
+        (_history_buffer_getattr, "builtins.getattr"),
+        *[t for t in vars(numpy.dtypes).values() if isinstance(t, type) and issubclass(t, np.dtype)],
+    ]
+
 
 @contextmanager
 def mmengine_safe_globals():
@@ -300,105 +458,162 @@ def mmengine_safe_globals():
     with torch.serialization.safe_globals(_checkpoint_globals()):
         yield
 
-def load_checkpoint(path: Path | str, # an mmengine checkpoint (.pth)
-                    map_location: str | torch.device = "cpu") -> dict:
+
+def load_checkpoint(
+    path: Path | str,  # an mmengine checkpoint (.pth)
+    map_location: str | torch.device = "cpu",
+) -> dict:
     "Load an mmengine checkpoint with `weights_only=True` (see `mmengine_safe_globals`)."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"segmenter checkpoint not found: {path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"segmenter checkpoint not found: {path}")
     with mmengine_safe_globals():
         return torch.load(path, map_location=map_location, weights_only=True)
 
 # %% ../nbs/11_segmenter.ipynb #3886c960
-def train_from_config(config_path: Path | str, # config written by `train_segmenter` (or by hand)
-                      launcher: str = "none", # "none" (one process) or "pytorch" (under torchrun)
-                     ):
+def train_from_config(
+    config_path: Path | str,  # config written by `train_segmenter` (or by hand)
+    launcher: str = "none",  # "none" (one process) or "pytorch" (under torchrun)
+):
     "Train (or resume) the run of an mmengine config file; returns the finished `Runner` (`.model`, `.work_dir`)."
     from mmengine.runner import Runner
-    c = Config.fromfile(str(config_path)); c.launcher = launcher
+
+    c = Config.fromfile(str(config_path))
+    c.launcher = launcher
     runner = Runner.from_cfg(c)
-    with mmengine_safe_globals(): runner.train()
+    with mmengine_safe_globals():
+        runner.train()
     return runner
 
-def torchrun_command(config_path: Path | str, # config written by `train_segmenter`
-                     gpus: int, # processes, one per GPU
-                     port: int = 29500, # rendezvous port on this machine
-                     python: str = sys.executable, # interpreter of the environment that has fma_wsss
-                    ) -> list[str]:
+
+def torchrun_command(
+    config_path: Path | str,  # config written by `train_segmenter`
+    gpus: int,  # processes, one per GPU
+    port: int = 29500,  # rendezvous port on this machine
+    python: str = sys.executable,  # interpreter of the environment that has fma_wsss
+) -> list[str]:
     "The torchrun command line that trains `config_path` on `gpus` GPUs of this machine (DDP, SyncBN)."
     code = "import sys; from fma_wsss.segmenter import train_from_config; train_from_config(sys.argv[1], 'pytorch')"
-    return [python, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc-per-node={gpus}", f"--master-port={port}",
-            "--no-python", python, "-c", code, str(config_path)]
+    return [
+        python,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=1",
+        f"--nproc-per-node={gpus}",
+        f"--master-port={port}",
+        "--no-python",
+        python,
+        "-c",
+        code,
+        str(config_path),
+    ]
 
 # %% ../nbs/11_segmenter.ipynb #d59a7533
-def backbone_weights_path(cfg: SegmenterConfig, # the run
-                          download: bool = True, # allow downloading registered weights
-                         ) -> Path | None:
+def backbone_weights_path(
+    cfg: SegmenterConfig,  # the run
+    download: bool = True,  # allow downloading registered weights
+) -> Path | None:
     "The backbone weights file of the run, or None for random init (raises `WeightsNotFoundError` when absent)."
     w, arch = cfg.backbone_weights, ARCHS[cfg.model]
-    if w == "random" or (w == "default" and arch.weights is None): return None
-    if w == "default": return resolve_weights(arch.weights, download=download)
-    if w in WEIGHTS: return resolve_weights(w, download=download)
+    if w == "random" or (w == "default" and arch.weights is None):
+        return None
+    if w == "default":
+        return resolve_weights(arch.weights, download=download)
+    if w in WEIGHTS:
+        return resolve_weights(w, download=download)
     if not Path(w).expanduser().is_file():
-        raise WeightsNotFoundError(f"backbone weights {w!r} for {cfg.model} are neither a file nor a registered name "
-                                   f"({', '.join(n for n, s in WEIGHTS.items() if s.kind == 'backbone')}); "
-                                   f"use 'default', 'random', a name or a path")
+        raise WeightsNotFoundError(
+            f"backbone weights {w!r} for {cfg.model} are neither a file nor a registered name "
+            f"({', '.join(n for n, s in WEIGHTS.items() if s.kind == 'backbone')}); "
+            f"use 'default', 'random', a name or a path"
+        )
     return Path(w).expanduser()
 
 # %% ../nbs/11_segmenter.ipynb #f81037fd
 def _ds_key(ds: SegDataset | None) -> dict | None:
-    if ds is None: return None
-    return dict(name=ds.name, split=ds.split, images=str(Path(ds.image_path(ds.ids[0])).parent.resolve()) if len(ds) else "",
-                ids=settings_hash(list(ds.ids)), n=len(ds))
+    if ds is None:
+        return None
+    return dict(
+        name=ds.name,
+        split=ds.split,
+        images=str(Path(ds.image_path(ds.ids[0])).parent.resolve()) if len(ds) else "",
+        ids=settings_hash(list(ds.ids)),
+        n=len(ds),
+    )
 
-def train_segmenter(cfg: SegmenterConfig, # the run
-                    dataset_train: SegDataset, # images to train on (their seeds are in `seed_dir`)
-                    seed_dir: Path | str, # folder of <id>.png seeds (0..C, 255 ignore)
-                    dataset_val: SegDataset | None = None, # scored during training when cfg.val_interval > 0
-                   ) -> Path:
+
+def train_segmenter(
+    cfg: SegmenterConfig,  # the run
+    dataset_train: SegDataset,  # images to train on (their seeds are in `seed_dir`)
+    seed_dir: Path | str,  # folder of <id>.png seeds (0..C, 255 ignore)
+    dataset_val: SegDataset | None = None,  # scored during training when cfg.val_interval > 0
+) -> Path:
     "Train the stage-2 network on the seeds (resuming an interrupted run); returns the work dir."
     if dataset_train.vocab.num_classes != cfg.num_classes:
-        raise ValueError(f"cfg.num_classes={cfg.num_classes} but {dataset_train.name} has {dataset_train.vocab.num_classes} labels")
+        raise ValueError(
+            f"cfg.num_classes={cfg.num_classes} but {dataset_train.name} has {dataset_train.vocab.num_classes} labels"
+        )
     require_modules(cfg.model)
     seed_dir = Path(seed_dir)
-    if not seed_dir.is_dir(): raise FileNotFoundError(f"seed folder {seed_dir} does not exist: make the seeds first")
-    key = dict(segmenter=asdict(cfg), train=_ds_key(dataset_train), seed_dir=str(seed_dir.resolve()), val=_ds_key(dataset_val))
+    if not seed_dir.is_dir():
+        raise FileNotFoundError(f"seed folder {seed_dir} does not exist: make the seeds first")
+    key = dict(
+        segmenter=asdict(cfg), train=_ds_key(dataset_train), seed_dir=str(seed_dir.resolve()), val=_ds_key(dataset_val)
+    )
     wd = Path(cfg.work_dir) if cfg.work_dir else cache_dir() / "segmenter" / f"{cfg.model}-{settings_hash(key)}"
     settings = json.dumps(key, indent=1, default=str)
     if (wd / "settings.json").is_file() and (wd / "settings.json").read_text() != settings:
-        raise FileExistsError(f"{wd} holds a run with other settings ({wd / 'settings.json'}); pick another work_dir or delete it")
+        raise FileExistsError(
+            f"{wd} holds a run with other settings ({wd / 'settings.json'}); pick another work_dir or delete it"
+        )
     dev = pick_device(cfg.device)
     if cfg.gpus > 1 and cfg.gpus > torch.cuda.device_count():
         raise RuntimeError(f"gpus={cfg.gpus} needs that many CUDA devices; torch sees {torch.cuda.device_count()}")
     if dev.type == "cpu" and torch.cuda.is_available() and cfg.gpus == 1:
-        raise RuntimeError("mmengine trains on CUDA whenever it sees a GPU; to train on the CPU run with CUDA_VISIBLE_DEVICES=''")
+        raise RuntimeError(
+            "mmengine trains on CUDA whenever it sees a GPU; to train on the CPU run with CUDA_VISIBLE_DEVICES=''"
+        )
     train_list = write_image_list(dataset_train, wd / "train_list.txt", seed_dir)
-    val_list = write_image_list(dataset_val, wd / "val_list.txt") if dataset_val is not None and cfg.val_interval > 0 else None
-    config = build_mmseg_config(cfg, dataset_train.vocab.class_names, train_list, val_list, backbone_weights_path(cfg), wd)
+    val_list = (
+        write_image_list(dataset_val, wd / "val_list.txt") if dataset_val is not None and cfg.val_interval > 0 else None
+    )
+    config = build_mmseg_config(
+        cfg, dataset_train.vocab.class_names, train_list, val_list, backbone_weights_path(cfg), wd
+    )
     atomic_write_bytes(wd / "settings.json", settings.encode())
     atomic_write_bytes(wd / "config.py", config.pretty_text.encode())
-    if cfg.gpus > 1: subprocess.run(torchrun_command(wd / "config.py", cfg.gpus), check=True)
+    if cfg.gpus > 1:
+        subprocess.run(torchrun_command(wd / "config.py", cfg.gpus), check=True)
     else:
-        if dev.type == "cuda": torch.cuda.set_device(dev)
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
         train_from_config(wd / "config.py")
     return wd
+
 
 def last_checkpoint(work_dir: Path | str) -> Path:
     "The latest checkpoint of a training run (mmengine's `last_checkpoint` record)."
     rec = Path(work_dir) / "last_checkpoint"
-    if not rec.is_file(): raise FileNotFoundError(f"no checkpoint in {work_dir}: train it first (train_segmenter)")
+    if not rec.is_file():
+        raise FileNotFoundError(f"no checkpoint in {work_dir}: train it first (train_segmenter)")
     p = Path(rec.read_text().strip())
-    if not p.is_file(): raise FileNotFoundError(f"{rec} names {p}, which does not exist")
+    if not p.is_file():
+        raise FileNotFoundError(f"{rec} names {p}, which does not exist")
     return p
 
 # %% ../nbs/11_segmenter.ipynb #61c338e1
 class Segmenter:
     "A trained stage-2 network: `Segmenter(cfg, checkpoint)(image_path) -> (H,W) uint8` labels."
-    def __init__(self, cfg: SegmenterConfig, # the run's settings (model, classes, crop)
-                 checkpoint: Path | str | None = None, # mmengine checkpoint of that run
-                 device: str | torch.device = "cpu",
-                 model: torch.nn.Module | None = None, # an mmseg segmentor in memory instead of a checkpoint
-                ):
-        if (checkpoint is None) == (model is None): raise ValueError("give exactly one of checkpoint and model")
+
+    def __init__(
+        self,
+        cfg: SegmenterConfig,  # the run's settings (model, classes, crop)
+        checkpoint: Path | str | None = None,  # mmengine checkpoint of that run
+        device: str | torch.device = "cpu",
+        model: torch.nn.Module | None = None,  # an mmseg segmentor in memory instead of a checkpoint
+    ):
+        if (checkpoint is None) == (model is None):
+            raise ValueError("give exactly one of checkpoint and model")
         self.cfg, self.device = cfg, torch.device(device)
         init_default_scope("mmseg")
         if model is None:
@@ -419,61 +634,110 @@ class Segmenter:
         out = self.model.test_step(data)[0]
         return out.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
 
-def require_modules(model: str): # a key of ARCHS
+
+def require_modules(model: str):  # a key of ARCHS
     "Import the modules that register parts of `model` (mmdet for Mask2Former), or say what to install."
     import importlib
+
     for module in ARCHS[model].imports:
-        try: importlib.import_module(module)
+        try:
+            importlib.import_module(module)
         except ModuleNotFoundError as e:
-            raise ModuleNotFoundError(f"segmenter {model!r} needs {module} ({e}); install mmdet==3.3.0 (see requirements.txt)") from e
+            raise ModuleNotFoundError(
+                f"segmenter {model!r} needs {module} ({e}); install mmdet==3.3.0 (see requirements.txt)"
+            ) from e
 
 # %% ../nbs/11_segmenter.ipynb #acb323db
-def evaluate_segmenter(cfg: SegmenterConfig, # the run's settings
-                       checkpoint: Path | str, # its checkpoint
-                       dataset_val: SegDataset, # split with ground truth
-                       out_dir: Path | str | None = None, # if given: pred/<id>.png and metrics.json here
-                       device: str | torch.device | None = None, # default: cfg.device
-                      ) -> dict:
+def evaluate_segmenter(
+    cfg: SegmenterConfig,  # the run's settings
+    checkpoint: Path | str,  # its checkpoint
+    dataset_val: SegDataset,  # split with ground truth
+    out_dir: Path | str | None = None,  # if given: pred/<id>.png and metrics.json here
+    device: str | torch.device | None = None,  # default: cfg.device
+) -> dict:
     "mIoU, per-class IoU (by class name), pixel accuracy, (K,K) confusion matrix and mmseg's mIoU on val."
     k, names = cfg.num_classes, dataset_val.vocab.class_names
-    if dataset_val.vocab.num_classes != k: raise ValueError(f"cfg.num_classes={k} but {dataset_val.name} has {len(names)} labels")
+    if dataset_val.vocab.num_classes != k:
+        raise ValueError(f"cfg.num_classes={k} but {dataset_val.name} has {len(names)} labels")
     missing = [i for i in dataset_val.ids if dataset_val.label_path(i) is None]
-    if missing: raise FileNotFoundError(f"{len(missing)} ids of {dataset_val.name}/{dataset_val.split} have no ground truth, e.g. {missing[:5]}")
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} ids of {dataset_val.name}/{dataset_val.split} have no ground truth, e.g. {missing[:5]}"
+        )
     seg = Segmenter(cfg, checkpoint, pick_device(device or cfg.device))
-    iou = IoUMetric(ignore_index=IGNORE_INDEX); iou.dataset_meta = dict(classes=tuple(names))
+    iou = IoUMetric(ignore_index=IGNORE_INDEX)
+    iou.dataset_meta = dict(classes=tuple(names))
     cm = np.zeros((k, k), np.int64)
     for id in tqdm(dataset_val.ids, desc="evaluating segmenter"):
         pred, gt = seg(dataset_val.image_path(id)), read_label(dataset_val.label_path(id), k)
         cm += confusion_matrix(pred, gt, k)
-        iou.process({}, [dict(pred_sem_seg=dict(data=torch.from_numpy(pred)[None]), gt_sem_seg=dict(data=torch.from_numpy(gt)[None]))])
-        if out_dir is not None: write_label(Path(out_dir) / "pred" / f"{id}.png", pred)
+        iou.process(
+            {},
+            [
+                dict(
+                    pred_sem_seg=dict(data=torch.from_numpy(pred)[None]),
+                    gt_sem_seg=dict(data=torch.from_numpy(gt)[None]),
+                )
+            ],
+        )
+        if out_dir is not None:
+            write_label(Path(out_dir) / "pred" / f"{id}.png", pred)
     pc = per_class_iou(cm)
-    res = dict(mIoU=mean_iou(cm), per_class_iou={n: float(v) for n, v in zip(names, pc)}, pixel_accuracy=pixel_accuracy(cm),
-               cm=cm, mmseg_mIoU=round(float(iou.compute_metrics(iou.results)["mIoU"]), 2) / 100, n_images=len(dataset_val),
-               checkpoint=str(checkpoint))
+    res = dict(
+        mIoU=mean_iou(cm),
+        per_class_iou={n: float(v) for n, v in zip(names, pc)},
+        pixel_accuracy=pixel_accuracy(cm),
+        cm=cm,
+        mmseg_mIoU=round(float(iou.compute_metrics(iou.results)["mIoU"]), 2) / 100,
+        n_images=len(dataset_val),
+        checkpoint=str(checkpoint),
+    )
     if out_dir is not None:
-        atomic_write_bytes(Path(out_dir) / "metrics.json", json.dumps({**res, "cm": cm.tolist(), "per_class_iou": {n: None if np.isnan(v) else v for n, v in res["per_class_iou"].items()}}, indent=1).encode())
+        atomic_write_bytes(
+            Path(out_dir) / "metrics.json",
+            json.dumps(
+                {
+                    **res,
+                    "cm": cm.tolist(),
+                    "per_class_iou": {n: None if np.isnan(v) else v for n, v in res["per_class_iou"].items()},
+                },
+                indent=1,
+            ).encode(),
+        )
     return res
 
 # %% ../nbs/11_segmenter.ipynb #91204200
-def quick_train_eval(dataset_train: SegDataset, # images to train on
-                     seed_dir: Path | str, # their seeds <id>.png
-                     dataset_val: SegDataset, # split with ground truth
-                     work_dir: Path | str, # run folder (checkpoints, logs, eval/)
-                     iterations: int = 20, # training iterations
-                     model: str = "tiny", # a key of ARCHS
-                     crop_size: int = 64, # training crop side
-                     batch_size: int = 2, # images per iteration
-                     backbone_weights: str = "random", # "random", "default", a WEIGHTS name or a file
-                     device: str = "cpu", # training and evaluation device
-                     seed: int = 0, # random seed
-                     lr: float | None = None, # None: the model's own
-                    ) -> dict:
+def quick_train_eval(
+    dataset_train: SegDataset,  # images to train on
+    seed_dir: Path | str,  # their seeds <id>.png
+    dataset_val: SegDataset,  # split with ground truth
+    work_dir: Path | str,  # run folder (checkpoints, logs, eval/)
+    iterations: int = 20,  # training iterations
+    model: str = "tiny",  # a key of ARCHS
+    crop_size: int = 64,  # training crop side
+    batch_size: int = 2,  # images per iteration
+    backbone_weights: str = "random",  # "random", "default", a WEIGHTS name or a file
+    device: str = "cpu",  # training and evaluation device
+    seed: int = 0,  # random seed
+    lr: float | None = None,  # None: the model's own
+) -> dict:
     "Train `model` briefly on the seeds and evaluate it on val: `evaluate_segmenter`'s dict plus work_dir, checkpoint, seconds."
-    cfg = SegmenterConfig(model=model, num_classes=dataset_train.vocab.num_classes, crop_size=crop_size,
-                          batch_size=batch_size, iterations=iterations, lr=lr, work_dir=str(work_dir),
-                          backbone_weights=backbone_weights, device=device, seed=seed, num_workers=0,
-                          log_interval=max(1, iterations // 5))
-    t0 = time.perf_counter(); wd = train_segmenter(cfg, dataset_train, seed_dir); t1 = time.perf_counter()
+    cfg = SegmenterConfig(
+        model=model,
+        num_classes=dataset_train.vocab.num_classes,
+        crop_size=crop_size,
+        batch_size=batch_size,
+        iterations=iterations,
+        lr=lr,
+        work_dir=str(work_dir),
+        backbone_weights=backbone_weights,
+        device=device,
+        seed=seed,
+        num_workers=0,
+        log_interval=max(1, iterations // 5),
+    )
+    t0 = time.perf_counter()
+    wd = train_segmenter(cfg, dataset_train, seed_dir)
+    t1 = time.perf_counter()
     res = evaluate_segmenter(cfg, last_checkpoint(wd), dataset_val, out_dir=Path(wd) / "eval", device=device)
     return {**res, "work_dir": str(wd), "train_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1}

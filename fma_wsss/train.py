@@ -11,9 +11,9 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -42,30 +42,47 @@ JITTER_HUE = 25.0  # METHOD 7: additive, OpenCV hue units (180 per turn)
 JITTER_P = 0.5  # METHOD 7: each operation's probability
 HUE_TURN = 180.0  # OpenCV hue units per full turn
 
-def _brightness(x, d): return (x + d).clamp(0, 255)
-def _contrast(x, a): return (x * a).clamp(0, 255)
+
+def _brightness(x, d):
+    return (x + d).clamp(0, 255)
+
+
+def _contrast(x, a):
+    return (x * a).clamp(0, 255)
+
 
 def _hsv_op(x, fn):
     hsv = rgb2hsv(x.numpy() / 255.0)
     return torch.from_numpy(hsv2rgb(fn(hsv)) * 255.0).to(x.dtype).clamp(0, 255)
 
+
 def _saturation(x, a):
-    def f(hsv): hsv[..., 1] = np.clip(hsv[..., 1] * a, 0, 1); return hsv
+    def f(hsv):
+        hsv[..., 1] = np.clip(hsv[..., 1] * a, 0, 1)
+        return hsv
+
     return _hsv_op(x, f)
 
+
 def _hue(x, d):
-    def f(hsv): hsv[..., 0] = (hsv[..., 0] + d / HUE_TURN) % 1.0; return hsv
+    def f(hsv):
+        hsv[..., 0] = (hsv[..., 0] + d / HUE_TURN) % 1.0
+        return hsv
+
     return _hsv_op(x, f)
 
 # %% ../nbs/08_train.ipynb #89062ad7
-def color_jitter(img: torch.Tensor, # (H,W,3) float32 RGB in 0..255
-                 gen: torch.Generator, # CPU generator: the only source of randomness
-                ) -> torch.Tensor:
+def color_jitter(
+    img: torch.Tensor,  # (H,W,3) float32 RGB in 0..255
+    gen: torch.Generator,  # CPU generator: the only source of randomness
+) -> torch.Tensor:
     "METHOD 7 colour jitter: (H,W,3) float32 0..255, four operations in random order, each with p=0.5."
-    ops = [(_brightness, lambda u: (2 * u - 1) * JITTER_BRIGHTNESS),
-           (_contrast, lambda u: JITTER_CONTRAST[0] + u * (JITTER_CONTRAST[1] - JITTER_CONTRAST[0])),
-           (_saturation, lambda u: JITTER_SATURATION[0] + u * (JITTER_SATURATION[1] - JITTER_SATURATION[0])),
-           (_hue, lambda u: (2 * u - 1) * JITTER_HUE)]
+    ops = [
+        (_brightness, lambda u: (2 * u - 1) * JITTER_BRIGHTNESS),
+        (_contrast, lambda u: JITTER_CONTRAST[0] + u * (JITTER_CONTRAST[1] - JITTER_CONTRAST[0])),
+        (_saturation, lambda u: JITTER_SATURATION[0] + u * (JITTER_SATURATION[1] - JITTER_SATURATION[0])),
+        (_hue, lambda u: (2 * u - 1) * JITTER_HUE),
+    ]
     for i in torch.randperm(len(ops), generator=gen).tolist():
         on, u = torch.rand(2, generator=gen, dtype=torch.float64).tolist()  # always drawn: a fixed stream length
         if on < JITTER_P:
@@ -78,30 +95,36 @@ SCALE_RANGE_VOC = (288, 480)  # METHOD 7: long side after rescale
 SCALE_RANGE_COCO = (318, 530)  # METHOD 7
 CROP_SIZE = 224  # METHOD 1/7: training crop and minimum short side
 
-def rescale_size(hw: tuple[int, int], # (H,W) of the input
-                 long_side: int, # drawn long side
-                 short_min: int = CROP_SIZE, # the short side is raised to at least this
-                ) -> tuple[int, int]:
+
+def rescale_size(
+    hw: tuple[int, int],  # (H,W) of the input
+    long_side: int,  # drawn long side
+    short_min: int = CROP_SIZE,  # the short side is raised to at least this
+) -> tuple[int, int]:
     "(H',W') with max side `long_side`, unless that makes the short side < `short_min` (then short = short_min)."
     h, w = hw
     s = long_side / max(h, w)
-    if min(h, w) * s < short_min: s = short_min / min(h, w)
+    if min(h, w) * s < short_min:
+        s = short_min / min(h, w)
     nh, nw = round(h * s), round(w * s)
-    if h <= w: nh = max(nh, short_min)  # rounding must not undo the short-side rule
-    else: nw = max(nw, short_min)
+    if h <= w:
+        nh = max(nh, short_min)  # rounding must not undo the short-side rule
+    else:
+        nw = max(nw, short_min)
     return nh, nw
 
 # %% ../nbs/08_train.ipynb #b3e8c958
-def train_augment(image: np.ndarray, # (H,W,3) uint8 RGB
-                  label: np.ndarray | None, # (H,W) uint8 seed labels (255 ignore) or None
-                  gen: torch.Generator, # CPU generator, the only randomness used
-                  scale_range: tuple[int, int] = SCALE_RANGE_VOC, # long side drawn from [lo, hi]
-                  crop: int = CROP_SIZE, # square crop side
-                  short_min: int | None = None, # minimum short side after rescale; default `crop`
-                  jitter: bool = True, # apply the colour jitter
-                  hflip: bool = True, # random horizontal flip
-                  ignore_index: int = 255, # label padding
-                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def train_augment(
+    image: np.ndarray,  # (H,W,3) uint8 RGB
+    label: np.ndarray | None,  # (H,W) uint8 seed labels (255 ignore) or None
+    gen: torch.Generator,  # CPU generator, the only randomness used
+    scale_range: tuple[int, int] = SCALE_RANGE_VOC,  # long side drawn from [lo, hi]
+    crop: int = CROP_SIZE,  # square crop side
+    short_min: int | None = None,  # minimum short side after rescale; default `crop`
+    jitter: bool = True,  # apply the colour jitter
+    hflip: bool = True,  # random horizontal flip
+    ignore_index: int = 255,  # label padding
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     "METHOD 7: (3,crop,crop) float32 CLIP-normalised image and (crop,crop) int64 label (or None)."
     h, w = image.shape[:2]
     if label is not None and label.shape != (h, w):
@@ -116,37 +139,45 @@ def train_augment(image: np.ndarray, # (H,W,3) uint8 RGB
     ph, pw = max(crop - nh, 0), max(crop - nw, 0)
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), value=0.0)
-        if y is not None: y = F.pad(y, (0, pw, 0, ph), value=ignore_index)
+        if y is not None:
+            y = F.pad(y, (0, pw, 0, ph), value=ignore_index)
     top = int(torch.randint(0, x.shape[1] - crop + 1, (1,), generator=gen))
     left = int(torch.randint(0, x.shape[2] - crop + 1, (1,), generator=gen))
-    x = x[:, top:top + crop, left:left + crop].permute(1, 2, 0).contiguous()
-    if y is not None: y = y[top:top + crop, left:left + crop]
-    if jitter: x = color_jitter(x, gen)
+    x = x[:, top : top + crop, left : left + crop].permute(1, 2, 0).contiguous()
+    if y is not None:
+        y = y[top : top + crop, left : left + crop]
+    if jitter:
+        x = color_jitter(x, gen)
     if hflip and float(torch.rand(1, generator=gen)) < 0.5:
         x = x.flip(1)
-        if y is not None: y = y.flip(1)
+        if y is not None:
+            y = y.flip(1)
     mean, std = torch.tensor(CLIP_MEAN), torch.tensor(CLIP_STD)
     x = ((x / 255.0 - mean) / std).permute(2, 0, 1).contiguous()
     return x, (None if y is None else y.contiguous())
 
 # %% ../nbs/08_train.ipynb #8f3ee51d
-def lr_at(step: int, # 0-based optimizer step
-          iters: int, # total optimizer steps T
-          lr: float = 1e-3, # peak rate eta_0 after warm-up (METHOD 7)
-          warmup_iters: int = 500, # steps at the constant warm-up rate (METHOD 7: 500 VOC, 1000 COCO)
-          warmup_lr: float = 1e-5, # constant warm-up rate (METHOD 7)
-         ) -> float:
+def lr_at(
+    step: int,  # 0-based optimizer step
+    iters: int,  # total optimizer steps T
+    lr: float = 1e-3,  # peak rate eta_0 after warm-up (METHOD 7)
+    warmup_iters: int = 500,  # steps at the constant warm-up rate (METHOD 7: 500 VOC, 1000 COCO)
+    warmup_lr: float = 1e-5,  # constant warm-up rate (METHOD 7)
+) -> float:
     "Constant `warmup_lr` for `warmup_iters` steps, then cosine from `lr` to 0 over the rest."
-    if step < warmup_iters: return warmup_lr
+    if step < warmup_iters:
+        return warmup_lr
     span = max(iters - warmup_iters, 1)
     return 0.5 * lr * (1 + math.cos(math.pi * min(step - warmup_iters, span) / span))
 
 # %% ../nbs/08_train.ipynb #0f3f125a
 TASKS = ("cls", "seg", "joint")  # METHOD 7: classification prompts, segmentation prompts, both (paper-text ablation)
 
+
 @dataclass
 class PromptTrainConfig:
     "Settings of one prompt training (METHOD 6, 7); defaults are VOC classification prompts."
+
     task: str = "cls"  # "cls" contrastive loss, "seg" CAM activation loss on seeds, "joint" both
     iterations: int = 1800  # optimizer steps T (METHOD 7: VOC cls 1800, seg 17000; COCO 20500, 75000)
     batch_size: int = 16  # effective batch: images per optimizer step over all processes and accumulation
@@ -164,15 +195,21 @@ class PromptTrainConfig:
     seed: int = 0  # data order and augmentation seed
     save_every: int = 0  # checkpoint every N steps (0: none besides `save_at` and the end)
     save_at: tuple[int, ...] = ()  # extra checkpoints after these steps
-    checkpoint: int | None = None  # step whose prompts are used downstream (always saved); None = the last (COCO: 6150 cls, 45000 seg)
-    stop_at_checkpoint: bool = True  # end the run after `checkpoint` (nothing later is used); the lr schedule still spans `iterations`
+    checkpoint: int | None = (
+        None  # step whose prompts are used downstream (always saved); None = the last (COCO: 6150 cls, 45000 seg)
+    )
+    stop_at_checkpoint: bool = (
+        True  # end the run after `checkpoint` (nothing later is used); the lr schedule still spans `iterations`
+    )
     log_every: int = 1  # log.csv row every N steps
     amp: bool = True  # autocast (bf16/fp16) on GPU; ignored on the CPU
     num_workers: int = 0  # data-loader worker processes
 
     def __post_init__(self):
-        if self.task not in TASKS: raise ValueError(f"task {self.task!r} is not one of {TASKS}")
-        if self.present_from not in ("seed", "labels"): raise ValueError(f"present_from {self.present_from!r}: use 'seed' or 'labels'")
+        if self.task not in TASKS:
+            raise ValueError(f"task {self.task!r} is not one of {TASKS}")
+        if self.present_from not in ("seed", "labels"):
+            raise ValueError(f"present_from {self.present_from!r}: use 'seed' or 'labels'")
         if self.iterations < 1 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("iterations, batch_size and grad_accum must be >= 1")
         self.long_side, self.save_at = tuple(self.long_side), tuple(self.save_at)
@@ -191,16 +228,25 @@ class PromptTrainConfig:
     def micro_batch(self, world_size: int = 1) -> int:
         "Images per forward on each process: batch_size / (grad_accum * world_size), which must divide."
         if self.batch_size % (self.grad_accum * world_size):
-            raise ValueError(f"batch_size {self.batch_size} is not divisible by grad_accum {self.grad_accum} x "
-                             f"{world_size} processes; change grad_accum")
+            raise ValueError(
+                f"batch_size {self.batch_size} is not divisible by grad_accum {self.grad_accum} x "
+                f"{world_size} processes; change grad_accum"
+            )
         return self.batch_size // (self.grad_accum * world_size)
+
 
 TRAIN_PRESETS: dict[str, dict] = {  # METHOD 7 released schedules
     "voc-cls": dict(task="cls", iterations=1800, warmup_iters=500),
     "voc-seg": dict(task="seg", iterations=17000, warmup_iters=500, present_from="seed"),
     "coco-cls": dict(task="cls", iterations=20500, warmup_iters=1000, long_side=SCALE_RANGE_COCO, checkpoint=6150),
-    "coco-seg": dict(task="seg", iterations=75000, warmup_iters=1000, long_side=SCALE_RANGE_COCO,
-                     present_from="labels", checkpoint=45000),
+    "coco-seg": dict(
+        task="seg",
+        iterations=75000,
+        warmup_iters=1000,
+        long_side=SCALE_RANGE_COCO,
+        present_from="labels",
+        checkpoint=45000,
+    ),
 }
 
 # %% ../nbs/08_train.ipynb #9dc0dd42
@@ -208,16 +254,21 @@ def _mix(*xs: int) -> int:
     "A 63-bit seed from integers (numpy's SeedSequence hashing)."
     return int(np.random.SeedSequence([int(x) for x in xs]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
+
 class SampleStream(torch.utils.data.Dataset):
     "Stream position k -> augmented sample: dict(image (3,S,S) float, seed (S,S) int64, labels (C,) bool, index)."
-    def __init__(self, dataset, # a fma_wsss.data.SegDataset with image-level labels
-                 cfg: PromptTrainConfig, # augmentation settings and seed
-                 seed_dir: Path | str | None = None, # folder of <id>.png seed label maps (task seg/joint)
-                ):
+
+    def __init__(
+        self,
+        dataset,  # a fma_wsss.data.SegDataset with image-level labels
+        cfg: PromptTrainConfig,  # augmentation settings and seed
+        seed_dir: Path | str | None = None,  # folder of <id>.png seed label maps (task seg/joint)
+    ):
         self.dataset, self.cfg, self.n = dataset, cfg, len(dataset)
         self.seed_dir = None if seed_dir is None else Path(seed_dir)
         self.num_fg = dataset.vocab.num_classes - 1
-        if self.n == 0: raise ValueError(f"dataset {dataset!r} is empty")
+        if self.n == 0:
+            raise ValueError(f"dataset {dataset!r} is empty")
         self._perm_epoch, self._perm = -1, None
 
     def order(self, k: int) -> int:
@@ -228,31 +279,42 @@ class SampleStream(torch.utils.data.Dataset):
             self._perm_epoch = e
         return int(self._perm[i])
 
-    def __len__(self): return 2**62  # endless: indexed by stream position
+    def __len__(self):
+        return 2**62  # endless: indexed by stream position
 
     def __getitem__(self, k: int) -> dict:
         from fma_wsss.data import read_image, read_label
+
         id = self.dataset.ids[self.order(k)]
         image = read_image(self.dataset.image_path(id))
         seed = None
         if self.seed_dir is not None:
             p = self.seed_dir / f"{id}.png"
-            if not p.is_file(): raise FileNotFoundError(f"seed {p} is missing: make the seeds of {self.dataset!r} first (seeding.make_seeds)")
+            if not p.is_file():
+                raise FileNotFoundError(
+                    f"seed {p} is missing: make the seeds of {self.dataset!r} first (seeding.make_seeds)"
+                )
             seed = read_label(p, self.dataset.vocab.num_classes)
         g = torch.Generator().manual_seed(_mix(self.cfg.seed, 2, k))
-        x, y = train_augment(image, seed, g, self.cfg.long_side, self.cfg.crop_size, None, self.cfg.color_jitter, self.cfg.hflip)
+        x, y = train_augment(
+            image, seed, g, self.cfg.long_side, self.cfg.crop_size, None, self.cfg.color_jitter, self.cfg.hflip
+        )
         labels = torch.zeros(self.num_fg, dtype=torch.bool)
         labels[torch.from_numpy(self.dataset.image_labels(id)) - 1] = True
-        if y is None: y = torch.full((self.cfg.crop_size,) * 2, 255, dtype=torch.long)
+        if y is None:
+            y = torch.full((self.cfg.crop_size,) * 2, 255, dtype=torch.long)
         return dict(image=x, seed=y, labels=labels, index=k)
 
 # %% ../nbs/08_train.ipynb #33ac7b7e
-def _at_least_f32(x: torch.Tensor) -> torch.Tensor: return x.to(torch.promote_types(x.dtype, torch.float32))
+def _at_least_f32(x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch.promote_types(x.dtype, torch.float32))
 
-def batch_class_scores(logits: torch.Tensor, # (B,C+n_bg) logits over [foreground, background] prompts
-                       present: torch.Tensor, # (B,C) bool present foreground classes
-                       eps: float = SOFTMAX_EPS, # added to the denominator (METHOD 3)
-                      ) -> torch.Tensor:
+
+def batch_class_scores(
+    logits: torch.Tensor,  # (B,C+n_bg) logits over [foreground, background] prompts
+    present: torch.Tensor,  # (B,C) bool present foreground classes
+    eps: float = SOFTMAX_EPS,  # added to the denominator (METHOD 3)
+) -> torch.Tensor:
     "(B,C) METHOD 3 scores: softmax over present foreground + all background prompts (eps in the denominator); absent 0."
     C = present.shape[1]
     keep = torch.cat([present.bool(), present.new_ones(present.shape[0], logits.shape[1] - C, dtype=torch.bool)], 1)
@@ -261,12 +323,14 @@ def batch_class_scores(logits: torch.Tensor, # (B,C+n_bg) logits over [foregroun
     e = torch.where(keep, z.exp(), torch.zeros_like(z))
     return e[:, :C] / (e.sum(1, keepdim=True) + eps) * present
 
-def batched_grad_cam(feats, # fma_wsss.clip.ImageFeatures of B images (act must be in the graph)
-                     logit_fn: Callable, # (image_emb (B,D)) -> (B,C+n_bg) logits
-                     present: torch.Tensor, # (B,C) bool present foreground classes
-                     create_graph: bool = True, # keep the graph so a CAM loss trains the prompts
-                     eps: float = SOFTMAX_EPS, # softmax denominator eps (METHOD 3)
-                    ) -> torch.Tensor:
+
+def batched_grad_cam(
+    feats,  # fma_wsss.clip.ImageFeatures of B images (act must be in the graph)
+    logit_fn: Callable,  # (image_emb (B,D)) -> (B,C+n_bg) logits
+    present: torch.Tensor,  # (B,C) bool present foreground classes
+    create_graph: bool = True,  # keep the graph so a CAM loss trains the prompts
+    eps: float = SOFTMAX_EPS,  # softmax denominator eps (METHOD 3)
+) -> torch.Tensor:
     "(B,C,h,w) float32 raw Grad-CAM (no ReLU) of every present class; absent channels are 0."
     B, C = present.shape
     h, w = feats.grid
@@ -278,19 +342,20 @@ def batched_grad_cam(feats, # fma_wsss.clip.ImageFeatures of B images (act must 
         rows = [b for b in range(B) if len(order[b]) > k]
         cols = [order[b][k] for b in rows]
         target = scores[rows, cols].sum()
-        g, = torch.autograd.grad(target, feats.act, create_graph=create_graph, retain_graph=True)
+        (g,) = torch.autograd.grad(target, feats.act, create_graph=create_graph, retain_graph=True)
         wgt = _at_least_f32(g).mean(1)  # (B,W): one weight per channel
         cam = (act * wgt[:, None, :]).sum(-1)  # (B,N)
         cams = cams.index_put((torch.tensor(rows), torch.tensor(cols)), cam[rows])
     return cams.view(B, C, h, w)
 
 # %% ../nbs/08_train.ipynb #9178b171
-def prompt_loss(cfg: PromptTrainConfig, # task and present-class rule
-                clip, # fma_wsss.clip.FrozenClip
-                learners: dict, # {"cls": PromptLearner} and/or {"seg": PromptLearner}, as the task needs
-                batch: dict, # a collated SampleStream batch: image (B,3,S,S), seed (B,S,S), labels (B,C)
-                device: torch.device, # where the forward runs
-               ) -> tuple[torch.Tensor, dict[str, float]]:
+def prompt_loss(
+    cfg: PromptTrainConfig,  # task and present-class rule
+    clip,  # fma_wsss.clip.FrozenClip
+    learners: dict,  # {"cls": PromptLearner} and/or {"seg": PromptLearner}, as the task needs
+    batch: dict,  # a collated SampleStream batch: image (B,3,S,S), seed (B,S,S), labels (B,C)
+    device: torch.device,  # where the forward runs
+) -> tuple[torch.Tensor, dict[str, float]]:
     "(loss scalar with a graph to the prompts, {term name: value}) for one micro-batch."
     x, labels = batch["image"].to(device, non_blocking=True), batch["labels"].to(device)
     need_cam = cfg.task in ("seg", "joint")
@@ -300,7 +365,7 @@ def prompt_loss(cfg: PromptTrainConfig, # task and present-class rule
     if cfg.task in ("cls", "joint"):
         lrn = learners["cls"]
         text = lrn()
-        l = multilabel_contrastive_loss(clip.logits(feats.image_emb.detach(), text[:lrn.n_fg]), labels)
+        l = multilabel_contrastive_loss(clip.logits(feats.image_emb.detach(), text[: lrn.n_fg]), labels)
         loss, parts["contrastive"] = loss + l, float(l.detach())
     if need_cam:
         lrn, seed = learners["seg"], batch["seed"].to(device)
@@ -311,46 +376,65 @@ def prompt_loss(cfg: PromptTrainConfig, # task and present-class rule
             l_fg, l_bg = cam_activation_terms(cam, seed, present)
         # + 0 * text: a micro-batch whose crops lost every class still gives (zero) gradients to every
         # prompt parameter, so backward works and all processes all-reduce the same tensors
-        loss, parts["cam_fg"], parts["cam_bg"] = loss + l_fg + l_bg + 0.0 * text.sum(), float(l_fg.detach()), float(l_bg.detach())
+        loss, parts["cam_fg"], parts["cam_bg"] = (
+            loss + l_fg + l_bg + 0.0 * text.sum(),
+            float(l_fg.detach()),
+            float(l_bg.detach()),
+        )
     return loss, parts
 
 # %% ../nbs/08_train.ipynb #a3ab43e0
 CKPT_PREFIX = "ckpt_"
 
+
 def _rng_state() -> dict:
     py = random.getstate()
     npk, npa, npp, npg, npc = np.random.get_state()
-    st = dict(python=[py[0], torch.tensor(py[1], dtype=torch.int64), py[2]],
-              numpy=[npk, torch.from_numpy(npa.astype(np.int64)), int(npp), int(npg), float(npc)],
-              torch=torch.get_rng_state())
-    if torch.cuda.is_available(): st["cuda"] = torch.cuda.get_rng_state_all()
+    st = dict(
+        python=[py[0], torch.tensor(py[1], dtype=torch.int64), py[2]],
+        numpy=[npk, torch.from_numpy(npa.astype(np.int64)), int(npp), int(npg), float(npc)],
+        torch=torch.get_rng_state(),
+    )
+    if torch.cuda.is_available():
+        st["cuda"] = torch.cuda.get_rng_state_all()
     return st
+
 
 def _set_rng_state(st: dict):
     random.setstate((st["python"][0], tuple(st["python"][1].tolist()), st["python"][2]))
     k, a, p, g, c = st["numpy"]
     np.random.set_state((k, a.numpy().astype(np.uint32), p, g, c))
     torch.set_rng_state(st["torch"])
-    if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st["cuda"])
+    if "cuda" in st and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
 
 def checkpoint_path(out_dir: Path | str, step: int) -> Path:
     "Where the checkpoint after `step` optimizer steps lives."
     return Path(out_dir) / f"{CKPT_PREFIX}{step:06d}.pt"
+
 
 def latest_checkpoint(out_dir: Path | str) -> Path | None:
     "The checkpoint with the most steps in `out_dir`, or None."
     found = sorted(Path(out_dir).glob(f"{CKPT_PREFIX}[0-9]*.pt")) if Path(out_dir).is_dir() else []
     return found[-1] if found else None
 
+
 def _save_bytes(obj) -> bytes:
-    buf = io.BytesIO(); torch.save(obj, buf); return buf.getvalue()
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
 
 def load_checkpoint(path: Path | str) -> dict:
     "A checkpoint dict (CPU tensors); a clear error for a missing or truncated file."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try: return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise RuntimeError(f"checkpoint {path} cannot be read ({e}); delete it to resume from an earlier one") from e
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise RuntimeError(f"checkpoint {path} cannot be read ({e}); delete it to resume from an earlier one") from e
 
 # %% ../nbs/08_train.ipynb #b4713ecc
 def dist_setup(device: torch.device) -> tuple[int, int]:
@@ -358,16 +442,21 @@ def dist_setup(device: torch.device) -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    if dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
+
 def _all_reduce_mean_(tensors: list[torch.Tensor], world: int):
-    if world == 1: return
+    if world == 1:
+        return
     for t in tensors:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM); t.div_(world)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        t.div_(world)
 
 # %% ../nbs/08_train.ipynb #5ed0ee93
 LOG_FIELDS = ("iter", "loss", "lr", "seconds")
+
 
 def _learners_for(cfg: PromptTrainConfig, learner) -> dict:
     want = {"cls": ("cls",), "seg": ("seg",), "joint": ("cls", "seg")}[cfg.task]
@@ -376,130 +465,184 @@ def _learners_for(cfg: PromptTrainConfig, learner) -> dict:
         raise ValueError(f"task {cfg.task!r} needs learners {want}; got {sorted(d)} (pass a dict for 'joint')")
     return d
 
+
 def _batch_sampler(start: int, iters: int, cfg: PromptTrainConfig, rank: int, world: int):
     mb = cfg.micro_batch(world)
     for t in range(start, iters):
         base = t * cfg.batch_size + rank * mb * cfg.grad_accum
-        for a in range(cfg.grad_accum): yield list(range(base + a * mb, base + (a + 1) * mb))
+        for a in range(cfg.grad_accum):
+            yield list(range(base + a * mb, base + (a + 1) * mb))
+
 
 def _rewrite_log(path: Path, start: int):
     "Keep the rows of steps before `start` (a resumed run rewrites what came after its checkpoint)."
     rows = []
     if path.is_file():
-        with open(path, newline="") as f: rows = [r for r in csv.DictReader(f) if int(r["iter"]) < start]
-    buf = io.StringIO(); w = csv.DictWriter(buf, LOG_FIELDS); w.writeheader(); w.writerows(rows)
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["iter"]) < start]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, LOG_FIELDS)
+    w.writeheader()
+    w.writerows(rows)
     atomic_write_bytes(path, buf.getvalue().encode())
+
 
 def _config_key(cfg: PromptTrainConfig) -> str:
     "Settings a resume must agree on (logging and checkpoint cadence, workers may change)."
     d = asdict(cfg)
-    for k in ("save_every", "save_at", "checkpoint", "stop_at_checkpoint", "log_every", "num_workers"): d.pop(k)
+    for k in ("save_every", "save_at", "checkpoint", "stop_at_checkpoint", "log_every", "num_workers"):
+        d.pop(k)
     return settings_hash(d)
 
 # %% ../nbs/08_train.ipynb #955b68d8
 def _save_checkpoint(out_dir: Path, step: int, cfg: PromptTrainConfig, learners: dict, opt, scaler):
-    ck = dict(step=step, prompts={k: v.state_dict() for k, v in learners.items()}, optimizer=opt.state_dict(),
-              scaler=None if scaler is None else scaler.state_dict(), rng=_rng_state(),
-              data=dict(seed=cfg.seed, consumed=step * cfg.batch_size), config=asdict(cfg), config_key=_config_key(cfg))
+    ck = dict(
+        step=step,
+        prompts={k: v.state_dict() for k, v in learners.items()},
+        optimizer=opt.state_dict(),
+        scaler=None if scaler is None else scaler.state_dict(),
+        rng=_rng_state(),
+        data=dict(seed=cfg.seed, consumed=step * cfg.batch_size),
+        config=asdict(cfg),
+        config_key=_config_key(cfg),
+    )
     atomic_write_bytes(checkpoint_path(out_dir, step), _save_bytes(ck))
+
 
 def _resume(out_dir: Path, cfg: PromptTrainConfig, learners: dict, opt, scaler) -> int:
     "Load the latest checkpoint into the learners/optimizer/RNGs; the step to continue from (0: none)."
     p = latest_checkpoint(out_dir)
-    if p is None: return 0
+    if p is None:
+        return 0
     ck = load_checkpoint(p)
     if ck["config_key"] != _config_key(cfg):
-        raise ValueError(f"checkpoint {p} was made with other settings ({ck['config']}); use a new out_dir or resume=False")
-    if set(ck["prompts"]) != set(learners): raise ValueError(f"checkpoint {p} holds prompts {sorted(ck['prompts'])}")
-    for k, v in learners.items(): v.load_state_dict(ck["prompts"][k])
+        raise ValueError(
+            f"checkpoint {p} was made with other settings ({ck['config']}); use a new out_dir or resume=False"
+        )
+    if set(ck["prompts"]) != set(learners):
+        raise ValueError(f"checkpoint {p} holds prompts {sorted(ck['prompts'])}")
+    for k, v in learners.items():
+        v.load_state_dict(ck["prompts"][k])
     opt.load_state_dict(ck["optimizer"])
-    if scaler is not None and ck["scaler"] is not None: scaler.load_state_dict(ck["scaler"])
+    if scaler is not None and ck["scaler"] is not None:
+        scaler.load_state_dict(ck["scaler"])
     _set_rng_state(ck["rng"])
     return int(ck["step"])
+
 
 def _save_prompts(out_dir: Path, learners: dict, step: int | None = None):
     "`prompts_<set>.pt` (final) or `prompts_<set>_<step>.pt`, each loadable by `PromptLearner.load` (atomic writes)."
     for k, v in learners.items():
         v.save(out_dir / (f"prompts_{k}.pt" if step is None else f"prompts_{k}_{step:06d}.pt"))
 
+
 def _amp(cfg: PromptTrainConfig, device: torch.device):
     "(autocast context factory, GradScaler or None): mixed precision on GPU only (METHOD 1)."
     dt = autocast_dtype(device) if cfg.amp else None
-    if dt is None: return (lambda: torch.autocast(device.type, enabled=False)), None
+    if dt is None:
+        return (lambda: torch.autocast(device.type, enabled=False)), None
     scaler = torch.amp.GradScaler(device.type) if dt == torch.float16 else None
     return (lambda: torch.autocast(device.type, dtype=dt)), scaler
 
 # %% ../nbs/08_train.ipynb #9c2dfa42
-def _train_step(cfg, clip, learners: dict, batches: list[dict], opt, lr: float, autocast, scaler, device, world: int) -> torch.Tensor:
+def _train_step(
+    cfg, clip, learners: dict, batches: list[dict], opt, lr: float, autocast, scaler, device, world: int
+) -> torch.Tensor:
     "One optimizer step over `grad_accum` micro-batches (gradients averaged over processes); the mean loss."
-    for g in opt.param_groups: g["lr"] = lr
+    for g in opt.param_groups:
+        g["lr"] = lr
     opt.zero_grad(set_to_none=True)
     total = torch.zeros((), device=device)
     for batch in batches:
-        with autocast(): loss, _ = prompt_loss(cfg, clip, learners, batch, device)
+        with autocast():
+            loss, _ = prompt_loss(cfg, clip, learners, batch, device)
         loss = loss / len(batches)
         (scaler.scale(loss) if scaler else loss).backward()
         total += loss.detach()
     _all_reduce_mean_([p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None] + [total], world)
-    if scaler: scaler.step(opt); scaler.update()
-    else: opt.step()
+    if scaler:
+        scaler.step(opt)
+        scaler.update()
+    else:
+        opt.step()
     return total
 
 # %% ../nbs/08_train.ipynb #11608444
-def train_prompts(cfg: PromptTrainConfig, # what to train and how
-                  clip, # fma_wsss.clip.FrozenClip (frozen, on `device`)
-                  learner, # PromptLearner, or {"cls": ..., "seg": ...} for task "joint"
-                  dataset, # fma_wsss.data.SegDataset with image-level labels
-                  out_dir: Path | str, # checkpoints, log.csv and prompts_<set>.pt go here
-                  seed_dir: Path | str | None = None, # <id>.png seeds (task seg/joint)
-                  device: torch.device | str = "cpu", # where the forward runs
-                  resume: bool = True, # continue from the latest checkpoint in out_dir
-                  callback: Callable[[int, float], None] | None = None, # called (step, loss) after every step
-                 ) -> Path:
+def train_prompts(
+    cfg: PromptTrainConfig,  # what to train and how
+    clip,  # fma_wsss.clip.FrozenClip (frozen, on `device`)
+    learner,  # PromptLearner, or {"cls": ..., "seg": ...} for task "joint"
+    dataset,  # fma_wsss.data.SegDataset with image-level labels
+    out_dir: Path | str,  # checkpoints, log.csv and prompts_<set>.pt go here
+    seed_dir: Path | str | None = None,  # <id>.png seeds (task seg/joint)
+    device: torch.device | str = "cpu",  # where the forward runs
+    resume: bool = True,  # continue from the latest checkpoint in out_dir
+    callback: Callable[[int, float], None] | None = None,  # called (step, loss) after every step
+) -> Path:
     "Train prompts (METHOD 7); returns `out_dir` holding `prompts_<cls|seg>.pt`, `log.csv` and `ckpt_*.pt`."
     device, out_dir = torch.device(device), Path(out_dir)
     learners = _learners_for(cfg, learner)
-    if cfg.task != "cls" and seed_dir is None: raise ValueError(f"task {cfg.task!r} needs seed_dir (the coarse seeds)")
+    if cfg.task != "cls" and seed_dir is None:
+        raise ValueError(f"task {cfg.task!r} needs seed_dir (the coarse seeds)")
     if cfg.task == "cls" and seed_dir is not None:
         raise ValueError("seed_dir was given but task is 'cls' (contrastive loss, no seeds): set task='seg' or 'joint'")
     rank, world = dist_setup(device)
     stream = SampleStream(dataset, cfg, seed_dir if cfg.task != "cls" else None)
     params = [p for v in learners.values() for p in v.parameters() if p.requires_grad]
-    for v in learners.values(): v.to(device).train()
+    for v in learners.values():
+        v.to(device).train()
     opt = torch.optim.SGD(params, lr=cfg.warmup_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     autocast, scaler = _amp(cfg, device)
     start = _resume(out_dir, cfg, learners, opt, scaler) if resume else 0
-    if rank == 0: out_dir.mkdir(parents=True, exist_ok=True); _rewrite_log(out_dir / "log.csv", start)
-    loader = torch.utils.data.DataLoader(stream, batch_sampler=_batch_sampler(start, cfg.iterations, cfg, rank, world),
-                                         num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _rewrite_log(out_dir / "log.csv", start)
+    loader = torch.utils.data.DataLoader(
+        stream,
+        batch_sampler=_batch_sampler(start, cfg.iterations, cfg, rank, world),
+        num_workers=cfg.num_workers,
+        pin_memory=device.type == "cuda",
+    )
     it, log, saves, end = iter(loader), get_logger("fma_wsss.train"), cfg.save_steps(), cfg.last_step()
     for step in tqdm(range(start, end), initial=start, total=end, disable=rank != 0, desc=f"prompts {cfg.task}"):
         t0, lr = time.perf_counter(), lr_at(step, cfg.iterations, cfg.lr, cfg.warmup_iters, cfg.warmup_lr)
-        total = _train_step(cfg, clip, learners, [next(it) for _ in range(cfg.grad_accum)], opt, lr, autocast, scaler, device, world)
+        total = _train_step(
+            cfg, clip, learners, [next(it) for _ in range(cfg.grad_accum)], opt, lr, autocast, scaler, device, world
+        )
         if rank == 0:
             if (step + 1) % cfg.log_every == 0 or step + 1 == end:
                 with open(out_dir / "log.csv", "a", newline="") as f:
-                    csv.writer(f).writerow([step, f"{float(total):.6g}", f"{lr:.6g}", f"{time.perf_counter() - t0:.4f}"])
+                    csv.writer(f).writerow(
+                        [step, f"{float(total):.6g}", f"{lr:.6g}", f"{time.perf_counter() - t0:.4f}"]
+                    )
             if step + 1 in saves:
-                _save_checkpoint(out_dir, step + 1, cfg, learners, opt, scaler); _save_prompts(out_dir, learners, step + 1)
-        if callback is not None: callback(step, float(total))
-    if rank == 0: _save_prompts(out_dir, learners); log.info(f"prompts {cfg.task}: {end} of {cfg.iterations} steps -> {out_dir}")
+                _save_checkpoint(out_dir, step + 1, cfg, learners, opt, scaler)
+                _save_prompts(out_dir, learners, step + 1)
+        if callback is not None:
+            callback(step, float(total))
+    if rank == 0:
+        _save_prompts(out_dir, learners)
+        log.info(f"prompts {cfg.task}: {end} of {cfg.iterations} steps -> {out_dir}")
     return out_dir
 
 # %% ../nbs/08_train.ipynb #daf112e3
-def find_checkpoint(out_dir: Path | str, # a train_prompts output folder
-                    step: int | None = None, # the step whose prompts are wanted; None = the final prompts
-                    which: str | None = None, # "cls" or "seg"; None = the only set in the folder
-                   ) -> Path:
+def find_checkpoint(
+    out_dir: Path | str,  # a train_prompts output folder
+    step: int | None = None,  # the step whose prompts are wanted; None = the final prompts
+    which: str | None = None,  # "cls" or "seg"; None = the only set in the folder
+) -> Path:
     "Path of saved prompts for `PromptLearner.load`: `prompts_<set>.pt` or `prompts_<set>_<step>.pt`."
     out_dir = Path(out_dir)
     sets = sorted({p.stem.split("_")[1] for p in out_dir.glob("prompts_*.pt")})
     if which is None:
-        if len(sets) != 1: raise ValueError(f"{out_dir} holds prompt sets {sets}; say which= ('cls' or 'seg')")
+        if len(sets) != 1:
+            raise ValueError(f"{out_dir} holds prompt sets {sets}; say which= ('cls' or 'seg')")
         which = sets[0]
     p = out_dir / (f"prompts_{which}.pt" if step is None else f"prompts_{which}_{step:06d}.pt")
     if not p.is_file():
         have = sorted(q.name for q in out_dir.glob(f"prompts_{which}*.pt"))
-        raise FileNotFoundError(f"no prompts {p.name} in {out_dir} (found {have or 'none'}); train them with train_prompts"
-                                + ("" if step is None else f" with checkpoint={step} or save_at=({step},)"))
+        raise FileNotFoundError(
+            f"no prompts {p.name} in {out_dir} (found {have or 'none'}); train them with train_prompts"
+            + ("" if step is None else f" with checkpoint={step} or save_at=({step},)")
+        )
     return p

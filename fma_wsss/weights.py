@@ -25,9 +25,11 @@ __all__ = ['WEIGHT_KINDS', 'WEIGHTS', 'CLIP_VIT_B16', 'SAM_WEIGHTS', 'BACKBONE_W
 # %% ../nbs/02_weights.ipynb #07f7abe1
 WEIGHT_KINDS = ("clip", "sam", "backbone")
 
+
 @dataclass(frozen=True)
 class WeightSpec:
     "One downloadable checkpoint: where it comes from and how to check it."
+
     name: str  # registry key, e.g. "sam_vit_h"
     kind: str  # "clip", "sam" or "backbone"
     arch: str  # architecture it fits, e.g. "ViT-B-16" (open_clip) or "vit_h" (segment_anything)
@@ -39,17 +41,21 @@ class WeightSpec:
     licence: str = ""  # licence of the weights
 
     def __post_init__(self):
-        if self.kind not in WEIGHT_KINDS: raise ValueError(f"WeightSpec {self.name!r}: kind {self.kind!r} not in {WEIGHT_KINDS}")
+        if self.kind not in WEIGHT_KINDS:
+            raise ValueError(f"WeightSpec {self.name!r}: kind {self.kind!r} not in {WEIGHT_KINDS}")
         if self.sha256 is None and self.size is None:
             raise ValueError(f"WeightSpec {self.name!r}: give a sha256 or a size, or it can never be verified")
         if self.sha256 is not None and (len(self.sha256) < 8 or any(c not in "0123456789abcdef" for c in self.sha256)):
             raise ValueError(f"WeightSpec {self.name!r}: sha256 must be lower-case hex, at least 8 digits")
 
+
 WEIGHTS: dict[str, WeightSpec] = {}
 
-def register_weights(spec: WeightSpec, # the checkpoint to add
-                     replace: bool = False, # allow replacing an entry of the same name
-                    ) -> WeightSpec:
+
+def register_weights(
+    spec: WeightSpec,  # the checkpoint to add
+    replace: bool = False,  # allow replacing an entry of the same name
+) -> WeightSpec:
     "Add a checkpoint to `WEIGHTS` (e.g. a stage-2 backbone); a clash of names is an error unless `replace`."
     if spec.name in WEIGHTS and not replace and WEIGHTS[spec.name] != spec:
         raise ValueError(f"weights {spec.name!r} are already registered (pass replace=True to change them)")
@@ -57,79 +63,133 @@ def register_weights(spec: WeightSpec, # the checkpoint to add
     return spec
 
 # %% ../nbs/02_weights.ipynb #3cb33e22
-CLIP_VIT_B16 = register_weights(WeightSpec(
-    "clip_vit_b16_openai", "clip", "ViT-B-16", "ViT-B-16.pt",
-    "https://openaipublic.azureedge.net/clip/models/5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
-    "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f", None,
-    "sha256 = URL path segment (open_clip pretrained.py, openai/CLIP clip.py); size unconfirmed", "MIT"))
+CLIP_VIT_B16 = register_weights(
+    WeightSpec(
+        "clip_vit_b16_openai",
+        "clip",
+        "ViT-B-16",
+        "ViT-B-16.pt",
+        "https://openaipublic.azureedge.net/clip/models/5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
+        "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f",
+        None,
+        "sha256 = URL path segment (open_clip pretrained.py, openai/CLIP clip.py); size unconfirmed",
+        "MIT",
+    )
+)
 
 _SAM_SOURCE = "URL: segment-anything README; size and sha256: pinned alike by several independent projects"
 for _arch, _file, _size, _sha in [
-        ("vit_h", "sam_vit_h_4b8939.pth", 2564550879, "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e"),
-        ("vit_l", "sam_vit_l_0b3195.pth", 1249524607, "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622"),
-        ("vit_b", "sam_vit_b_01ec64.pth", 375042383, "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912")]:
-    register_weights(WeightSpec(f"sam_{_arch}", "sam", _arch, _file, f"https://dl.fbaipublicfiles.com/segment_anything/{_file}",
-                                _sha, _size, _SAM_SOURCE, "Apache-2.0"))
+    ("vit_h", "sam_vit_h_4b8939.pth", 2564550879, "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e"),
+    ("vit_l", "sam_vit_l_0b3195.pth", 1249524607, "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622"),
+    ("vit_b", "sam_vit_b_01ec64.pth", 375042383, "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912"),
+]:
+    register_weights(
+        WeightSpec(
+            f"sam_{_arch}",
+            "sam",
+            _arch,
+            _file,
+            f"https://dl.fbaipublicfiles.com/segment_anything/{_file}",
+            _sha,
+            _size,
+            _SAM_SOURCE,
+            "Apache-2.0",
+        )
+    )
 SAM_WEIGHTS = {"vit_h": "sam_vit_h", "vit_l": "sam_vit_l", "vit_b": "sam_vit_b"}  # METHOD 8: SAM arch -> registry name
 
 # %% ../nbs/02_weights.ipynb #effcc04d
 _OMM = "https://download.openmmlab.com"
-_OMM_SOURCE = ("URL: mmsegmentation 1.2.2 configs / mmengine hub openmmlab.json; sha256: the 8-hex prefix "
-               "OpenMMLab puts in the file name (publish_model); size unconfirmed")
+_OMM_SOURCE = (
+    "URL: mmsegmentation 1.2.2 configs / mmengine hub openmmlab.json; sha256: the 8-hex prefix "
+    "OpenMMLab puts in the file name (publish_model); size unconfirmed"
+)
 BACKBONE_WEIGHTS = {  # registry name -> (architecture, URL)
-    **{f"mit_b{i}": (f"mit-b{i}", f"{_OMM}/mmsegmentation/v0.5/pretrain/segformer/mit_b{i}_20220624-{h}.pth")
-       for i, h in enumerate(["7e0fe6dd", "02e5a6a1", "66e8bf70", "13b1141c", "d588d980", "658746d9"])},
+    **{
+        f"mit_b{i}": (f"mit-b{i}", f"{_OMM}/mmsegmentation/v0.5/pretrain/segformer/mit_b{i}_20220624-{h}.pth")
+        for i, h in enumerate(["7e0fe6dd", "02e5a6a1", "66e8bf70", "13b1141c", "d588d980", "658746d9"])
+    },
     "resnet18_v1c": ("resnet18_v1c", f"{_OMM}/pretrain/third_party/resnet18_v1c-b5776b93.pth"),
     "resnet50_v1c": ("resnet50_v1c", f"{_OMM}/pretrain/third_party/resnet50_v1c-2cccc1ad.pth"),
     "resnet101_v1c": ("resnet101_v1c", f"{_OMM}/pretrain/third_party/resnet101_v1c-e67eebb6.pth"),
-    "swin_l_in22k_384": ("swin-l", f"{_OMM}/mmsegmentation/v0.5/pretrain/swin/"
-                                   "swin_large_patch4_window12_384_22k_20220412-6580f57d.pth"),
+    "swin_l_in22k_384": (
+        "swin-l",
+        f"{_OMM}/mmsegmentation/v0.5/pretrain/swin/swin_large_patch4_window12_384_22k_20220412-6580f57d.pth",
+    ),
 }
 for _name, (_arch, _url) in BACKBONE_WEIGHTS.items():
     _file = _url.rsplit("/", 1)[1]
-    register_weights(WeightSpec(_name, "backbone", _arch, _file, _url, _file[:-4].rsplit("-", 1)[1], None,
-                                _OMM_SOURCE, "Apache-2.0 (OpenMMLab release)"))
+    register_weights(
+        WeightSpec(
+            _name,
+            "backbone",
+            _arch,
+            _file,
+            _url,
+            _file[:-4].rsplit("-", 1)[1],
+            None,
+            _OMM_SOURCE,
+            "Apache-2.0 (OpenMMLab release)",
+        )
+    )
 
 # %% ../nbs/02_weights.ipynb #ff5d1efb
 class WeightsNotFoundError(FileNotFoundError):
     "A checkpoint is neither at the given path, nor in the weights folder, nor downloadable now."
 
+
 class WeightsCorruptError(RuntimeError):
     "A checkpoint file exists but its size or checksum is not the registered one."
 
+
 def get_spec(name: str | WeightSpec) -> WeightSpec:
     "The registry entry of `name` (a `WeightSpec` is passed through); unknown names list the known ones."
-    if isinstance(name, WeightSpec): return name
-    if name not in WEIGHTS: raise KeyError(f"unknown weights {name!r}; registered: {', '.join(sorted(WEIGHTS))}")
+    if isinstance(name, WeightSpec):
+        return name
+    if name not in WEIGHTS:
+        raise KeyError(f"unknown weights {name!r}; registered: {', '.join(sorted(WEIGHTS))}")
     return WEIGHTS[name]
 
-def _hex_ok(digest: str, spec: WeightSpec) -> bool: return digest.startswith(spec.sha256)
 
-def verify_weights(name: str | WeightSpec, # registry name (or spec)
-                   path: Path | str | None = None, # file to check; default the weights folder's copy
-                   full: bool = True, # also check the sha256 (a full read); False: size only where known
-                  ) -> bool:
+def _hex_ok(digest: str, spec: WeightSpec) -> bool:
+    return digest.startswith(spec.sha256)
+
+
+def verify_weights(
+    name: str | WeightSpec,  # registry name (or spec)
+    path: Path | str | None = None,  # file to check; default the weights folder's copy
+    full: bool = True,  # also check the sha256 (a full read); False: size only where known
+) -> bool:
     "True when the file has the registered size and sha256 (whichever are known)."
-    spec = get_spec(name); path = Path(path) if path is not None else weights_dir() / spec.file
-    if not path.is_file(): raise WeightsNotFoundError(f"no file {path} to verify for weights {spec.name!r}")
-    if spec.size is not None and path.stat().st_size != spec.size: return False
-    if spec.sha256 is not None and (full or spec.size is None): return _hex_ok(sha256_file(path), spec)
+    spec = get_spec(name)
+    path = Path(path) if path is not None else weights_dir() / spec.file
+    if not path.is_file():
+        raise WeightsNotFoundError(f"no file {path} to verify for weights {spec.name!r}")
+    if spec.size is not None and path.stat().st_size != spec.size:
+        return False
+    if spec.sha256 is not None and (full or spec.size is None):
+        return _hex_ok(sha256_file(path), spec)
     return True
 
 # %% ../nbs/02_weights.ipynb #257c8c85
 OFFLINE_ENV = "FMA_WSSS_OFFLINE"  # set to 1 to forbid downloads
 
+
 def _fmt_size(n: int | None) -> str:
     return "size unknown" if n is None else f"{n / 2**20:,.1f} MiB" if n < 2**30 else f"{n / 2**30:,.2f} GiB"
+
 
 def _not_found(spec: WeightSpec, folder: Path, why: str) -> WeightsNotFoundError:
     return WeightsNotFoundError(
         f"weights {spec.name!r} not found ({why}). Download {spec.url} ({_fmt_size(spec.size)}) and put it at "
         f"{folder / spec.file} (the folder is $FMA_WSSS_WEIGHTS, default <project>/data/weights), "
-        f"or pass an explicit path.")
+        f"or pass an explicit path."
+    )
+
 
 def _cached_ok(spec: WeightSpec, p: Path) -> bool:
-    if spec.size is not None: return p.stat().st_size == spec.size
+    if spec.size is not None:
+        return p.stat().st_size == spec.size
     return _hex_ok(sha256_file(p), spec)
 
 # %% ../nbs/02_weights.ipynb #874076ce
@@ -141,62 +201,90 @@ def _download(spec: WeightSpec, dest: Path, progress: bool, timeout: float) -> P
     try:
         with urllib.request.urlopen(spec.url, timeout=timeout) as src, open(tmp, "wb") as out:
             announced = int(src.headers.get("Content-Length") or 0) or None
-            with tqdm(total=spec.size or announced, unit="B", unit_scale=True, desc=f"downloading {spec.file}",
-                      disable=not progress) as bar:
+            with tqdm(
+                total=spec.size or announced,
+                unit="B",
+                unit_scale=True,
+                desc=f"downloading {spec.file}",
+                disable=not progress,
+            ) as bar:
                 while chunk := src.read(1 << 20):
-                    out.write(chunk); h.update(chunk); n += len(chunk); bar.update(len(chunk))
+                    out.write(chunk)
+                    h.update(chunk)
+                    n += len(chunk)
+                    bar.update(len(chunk))
         if announced is not None and n != announced:  # urllib returns a short read when the server hangs up
             raise ConnectionError(f"connection closed after {n} of {announced} bytes")
         if spec.size is not None and n != spec.size:
             raise WeightsCorruptError(f"download of {spec.url} gave {n} bytes, expected {spec.size}; nothing was kept")
         if spec.sha256 is not None and not _hex_ok(h.hexdigest(), spec):
-            raise WeightsCorruptError(f"download of {spec.url} has sha256 {h.hexdigest()}, expected {spec.sha256}; "
-                                      f"nothing was kept")
+            raise WeightsCorruptError(
+                f"download of {spec.url} has sha256 {h.hexdigest()}, expected {spec.sha256}; nothing was kept"
+            )
         os.replace(tmp, dest)
         return dest
     finally:
         tmp.unlink(missing_ok=True)  # after os.replace it is gone already
 
 # %% ../nbs/02_weights.ipynb #8752075c
-def resolve_weights(name: str | WeightSpec, # registry name, e.g. "sam_vit_h" (or a spec)
-                    path: Path | str | None = None, # explicit checkpoint file: used if it exists, else an error
-                    download: bool = True, # allow a download when the weights folder lacks the file
-                    folder: Path | str | None = None, # weights folder; default `weights_dir()`
-                    progress: bool = True, # tqdm bar while downloading
-                    timeout: float = 60., # seconds of network silence before giving up
-                   ) -> Path:
+def resolve_weights(
+    name: str | WeightSpec,  # registry name, e.g. "sam_vit_h" (or a spec)
+    path: Path | str | None = None,  # explicit checkpoint file: used if it exists, else an error
+    download: bool = True,  # allow a download when the weights folder lacks the file
+    folder: Path | str | None = None,  # weights folder; default `weights_dir()`
+    progress: bool = True,  # tqdm bar while downloading
+    timeout: float = 60.0,  # seconds of network silence before giving up
+) -> Path:
     "The local file of checkpoint `name`: explicit path, else the weights folder, else a checked download."
     spec, log = get_spec(name), get_logger("fma_wsss.weights")
     if path is not None:
         p = Path(path).expanduser()
-        if not p.is_file(): raise WeightsNotFoundError(f"weights file {p} (given for {spec.name!r}) does not exist")
+        if not p.is_file():
+            raise WeightsNotFoundError(f"weights file {p} (given for {spec.name!r}) does not exist")
         if spec.size is not None and p.stat().st_size != spec.size:
-            log.warning(f"{p} is {p.stat().st_size} bytes, the registered {spec.file} is {spec.size}: using it as given")
+            log.warning(
+                f"{p} is {p.stat().st_size} bytes, the registered {spec.file} is {spec.size}: using it as given"
+            )
         return p
     folder = Path(folder).expanduser() if folder is not None else weights_dir()
     p = folder / spec.file
     if p.is_file():
         if not _cached_ok(spec, p):
-            raise WeightsCorruptError(f"{p} does not match the registered {spec.name!r} ({_fmt_size(spec.size)}, sha256 "
-                                      f"{spec.sha256}): a partial or different file; delete it and resolve again")
+            raise WeightsCorruptError(
+                f"{p} does not match the registered {spec.name!r} ({_fmt_size(spec.size)}, sha256 "
+                f"{spec.sha256}): a partial or different file; delete it and resolve again"
+            )
         return p
-    if not download: raise _not_found(spec, folder, "download=False")
-    if os.environ.get(OFFLINE_ENV, "") not in ("", "0"): raise _not_found(spec, folder, f"${OFFLINE_ENV} is set")
+    if not download:
+        raise _not_found(spec, folder, "download=False")
+    if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
+        raise _not_found(spec, folder, f"${OFFLINE_ENV} is set")
     log.info(f"downloading {spec.name} from {spec.url} to {p}")
-    try: return _download(spec, p, progress, timeout)
+    try:
+        return _download(spec, p, progress, timeout)
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:  # incl. a cut connection
         raise _not_found(spec, folder, f"download failed: {e}") from e
 
 # %% ../nbs/02_weights.ipynb #0358f70f
-def list_weights(folder: Path | str | None = None, # weights folder; default `weights_dir()`
-                 verify: bool = False, # also hash present files (slow for SAM)
-                ) -> list[dict]:
+def list_weights(
+    folder: Path | str | None = None,  # weights folder; default `weights_dir()`
+    verify: bool = False,  # also hash present files (slow for SAM)
+) -> list[dict]:
     "One row per registered checkpoint: name, kind, file, size, present, verified (None when not checked)."
     folder = Path(folder) if folder is not None else weights_dir()
     rows = []
     for spec in WEIGHTS.values():
-        p = folder / spec.file; present = p.is_file()
-        rows.append({"name": spec.name, "kind": spec.kind, "file": spec.file, "size": spec.size, "present": present,
-                     "verified": verify_weights(spec, p) if present and verify else (False if verify else None),
-                     "path": str(p)})
+        p = folder / spec.file
+        present = p.is_file()
+        rows.append(
+            {
+                "name": spec.name,
+                "kind": spec.kind,
+                "file": spec.file,
+                "size": spec.size,
+                "present": present,
+                "verified": verify_weights(spec, p) if present and verify else (False if verify else None),
+                "path": str(p),
+            }
+        )
     return rows

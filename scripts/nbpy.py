@@ -7,6 +7,7 @@
 '# %% tags=["parameters"]' gives a code cell tags (papermill's parameters cell).
 Outputs are never written: run nbdev_clean afterwards as for any notebook.
 """
+
 import hashlib
 import json
 import re

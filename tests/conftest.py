@@ -1,4 +1,5 @@
 """Shared pytest set-up: offline hub look-ups, the project root, and markers."""
+
 import os
 from pathlib import Path
 
@@ -22,6 +23,7 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     import torch
+
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device; none here")

@@ -2,6 +2,7 @@
 
 Two tests run the real console script in a subprocess; the others call the same `main()` in-process
 (a fresh Python costs seconds of imports each on this machine)."""
+
 import contextlib
 import io
 import os
@@ -21,23 +22,34 @@ def fma_process(*args, env=None, timeout=300):
     "Run the console script (or the same entry point through python when it is not installed)."
     exe = shutil.which("fma-wsss", path=str(Path(sys.executable).parent))
     cmd = [exe] if exe else [sys.executable, "-c", "import sys; from fma_wsss.cli import main; sys.exit(main())"]
-    return subprocess.run(cmd + list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), **(env or {})})
+    return subprocess.run(
+        cmd + list(args),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), **(env or {})},
+    )
 
 
 def fma(*args, env=None):
     "`main(args)` in this process, with stdout/stderr captured and `env` set around the call."
     from fma_wsss.cli import main
+
     out, err, old = io.StringIO(), io.StringIO(), {k: os.environ.get(k) for k in env or {}}
     os.environ.update(env or {})
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try: rc = main(list(args))
-            except SystemExit as e: rc = e.code
+            try:
+                rc = main(list(args))
+            except SystemExit as e:
+                rc = e.code
     finally:
         for k, v in old.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return SimpleNamespace(returncode=rc, stdout=out.getvalue(), stderr=err.getvalue())
 
 
@@ -90,12 +102,15 @@ def test_missing_dataset_root(tmp_path):
 
 def test_data_check_names_what_is_missing(tmp_path):
     from fma_wsss.data import make_fake_voc
+
     make_fake_voc(tmp_path, n_train=2, n_val=1)
     r = fma("data", "check", str(tmp_path))
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stdout + r.stderr
     (tmp_path / "VOCdevkit/VOC2012/JPEGImages/2012_000001.jpg").unlink()
     r = fma("data", "check", str(tmp_path), "--dataset", "voc")
-    assert r.returncode == 2 and "voc/train_aug: 1 of 2 images missing, e.g." in r.stdout and "2012_000001.jpg" in r.stdout
+    assert (
+        r.returncode == 2 and "voc/train_aug: 1 of 2 images missing, e.g." in r.stdout and "2012_000001.jpg" in r.stdout
+    )
     r = fma("data", "check", str(tmp_path), "--dataset", "coco")
     assert r.returncode == 2 and "coco/train: no split file" in r.stdout
 

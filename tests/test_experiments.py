@@ -3,6 +3,7 @@ and `fma-wsss run smoke` end to end.
 
 One cache folder (FMA_WSSS_CACHE in a temporary folder) is shared by the whole module: the first run
 computes every stage and later notebooks reuse them, so the suite stays within a few minutes on a CPU."""
+
 import json
 import os
 import shutil
@@ -14,8 +15,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "nbs" / "experiments"
-STAGE_NBS = ["01_sam_masks", "02_cls_prompts", "03_coarse_seeds", "04_seg_prompts", "05_fine_seeds",
-             "06_segmenter", "07_evaluate"]
+STAGE_NBS = [
+    "01_sam_masks",
+    "02_cls_prompts",
+    "03_coarse_seeds",
+    "04_seg_prompts",
+    "05_fine_seeds",
+    "06_segmenter",
+    "07_evaluate",
+]
 
 pytestmark = pytest.mark.slow
 
@@ -24,28 +32,39 @@ pytestmark = pytest.mark.slow
 def env(tmp_path_factory):
     "Cache and reports in a temporary folder for this module (the papermill kernels inherit os.environ)."
     base = tmp_path_factory.mktemp("exp")
-    new = {"FMA_WSSS_CACHE": str(base / "cache"), "FMA_WSSS_REPORTS": str(base / "reports"), "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    new = {
+        "FMA_WSSS_CACHE": str(base / "cache"),
+        "FMA_WSSS_REPORTS": str(base / "reports"),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     old = {k: os.environ.get(k) for k in new}
     os.environ.update(new)
     yield base
     for k, v in old.items():
-        if v is None: os.environ.pop(k, None)
-        else: os.environ[k] = v
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def _fma(*args, timeout=900):
     exe = shutil.which("fma-wsss", path=str(Path(sys.executable).parent))
     cmd = [exe] if exe else [sys.executable, "-c", "import sys; from fma_wsss.cli import main; sys.exit(main())"]
-    return subprocess.run(cmd + list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+    return subprocess.run(
+        cmd + list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+    )
 
 
 def test_notebooks_are_clean_and_parametrised():
     "Committed without outputs; a `parameters` cell of annotated literals with comments, nothing else."
     import ast
+
     for nb in sorted(EXPERIMENTS.glob("*.ipynb")):
         cells = json.loads(nb.read_text())["cells"]
-        assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells if c["cell_type"] == "code"), nb
+        assert all(
+            not c.get("outputs") and c.get("execution_count") is None for c in cells if c["cell_type"] == "code"
+        ), nb
         params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(params) == 1, nb
         src = "".join(params[0]["source"]) if isinstance(params[0]["source"], list) else params[0]["source"]
@@ -80,7 +99,11 @@ def test_run_smoke_end_to_end(smoke_run):
     assert cfg["config"]["profile"] == "smoke" and cfg["provenance"]["untrained"] is True
     assert cfg["resolved"]["clip"] == {"arch": "tiny", "weights": "random"}
     figs = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert any(f.startswith("masks_") for f in figs) and "seeds_fine_overlays.png" in figs and "curves_prompts_seg.png" in figs
+    assert (
+        any(f.startswith("masks_") for f in figs)
+        and "seeds_fine_overlays.png" in figs
+        and "curves_prompts_seg.png" in figs
+    )
     html = (out / "00_pipeline.html").read_text()
     assert "numbers are meaningless" in html and html.count("<img") >= len(figs)
 
@@ -89,6 +112,7 @@ def test_run_smoke_end_to_end(smoke_run):
 def test_stage_notebook(env, smoke_run, name):
     "Each stage notebook runs on the smoke profile, reusing the stages the full run cached."
     from fma_wsss.cli import run_notebook
+
     out = env / "stage" / name
     run_notebook(name, out, {"profile": "smoke", "out_dir": str(out)}, progress=False)
     m = json.loads((out / "metrics.json").read_text())
@@ -99,11 +123,14 @@ def test_stage_notebook(env, smoke_run, name):
 def test_rerender_report(env, smoke_run):
     "`fma-wsss report DIR` re-renders a run folder's HTML; with --rerun it executes it again (figures rewritten)."
     from fma_wsss.cli import main
+
     d = env / "stage" / "01_sam_masks"
-    if not d.is_dir(): pytest.skip("needs test_stage_notebook[01_sam_masks]'s run folder")
+    if not d.is_dir():
+        pytest.skip("needs test_stage_notebook[01_sam_masks]'s run folder")
     (d / "01_sam_masks.html").unlink()
     assert main(["report", str(d)]) == 0 and (d / "01_sam_masks.html").is_file()
-    fig = next((d / "figures").glob("masks_*.png")); fig.unlink()
+    fig = next((d / "figures").glob("masks_*.png"))
+    fig.unlink()
     assert main(["report", str(d), "--rerun"]) == 0 and fig.is_file()
     assert json.loads((d / "config.json").read_text())["resolved"] == {}  # slic masks asked for: nothing to resolve
 
@@ -111,6 +138,7 @@ def test_rerender_report(env, smoke_run):
 def test_sweep_resume_and_summary(env):
     "A finished point is skipped by the next invocation; the new point runs; the summary ends the sweep."
     from fma_wsss.cli import run_sweep
+
     f, out = env / "bg.yaml", env / "sweep-bg"
     f.write_text("profile: smoke\nnotebook: 05_fine_seeds\ngrid: {seeds.bg_power_fine: [0.5]}\n")
     assert run_sweep(f, out, progress=False, summary=False) == {"bg_power_fine=0.5": "done"}
@@ -131,9 +159,12 @@ def test_sweep_resume_and_summary(env):
 def test_sweep_records_a_failed_point_and_carries_on(env):
     "A point that fails at run time gets FAILED.json (error + traceback) and the next point still runs."
     from fma_wsss.cli import run_sweep
+
     f, out = env / "ds.yaml", env / "sweep-ds"
-    f.write_text(f"profile: smoke\nnotebook: 01_sam_masks\nfixed: {{data.root: {env / 'no-such-voc'}}}\n"
-                 "grid: {data.dataset: [voc, fake_voc]}\n")
+    f.write_text(
+        f"profile: smoke\nnotebook: 01_sam_masks\nfixed: {{data.root: {env / 'no-such-voc'}}}\n"
+        "grid: {data.dataset: [voc, fake_voc]}\n"
+    )
     st = run_sweep(f, out, progress=False, summary=False)
     assert st == {"dataset=voc": "failed", "dataset=fake_voc": "done"}
     failed = json.loads((out / "dataset=voc" / "FAILED.json").read_text())

@@ -1,4 +1,5 @@
 """The module notebooks' own tests (nbdev_test), the export in step with nbs/, and notebook hygiene."""
+
 import json
 import os
 import subprocess
@@ -22,8 +23,16 @@ def _run(*cmd, **kw):
 def test_module_notebook(nb):
     "Each module notebook runs top to bottom; its asserts are the module's tests (slow cells included)."
     flags = "slow gpu" if torch.cuda.is_available() else "slow"
-    r = _run(str(BIN / "nbdev_test"), "--path", str(nb), "--flags", flags, "--do_print",
-             env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=1800)
+    r = _run(
+        str(BIN / "nbdev_test"),
+        "--path",
+        str(nb),
+        "--flags",
+        flags,
+        "--do_print",
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=1800,
+    )
     assert r.returncode == 0, f"{nb.name} failed:\n{r.stdout[-6000:]}\n{r.stderr[-6000:]}"
 
 
@@ -70,8 +79,10 @@ def test_parameters_tag_survives_clean():
 def test_papermill_sees_every_parameter():
     "papermill's inspector parses each parameter line (an '=' in a comment or a `X | None` annotation hides it)."
     import ast
+
     import nbformat
     from papermill.translators import PythonTranslator
+
     exp = sorted((ROOT / "nbs" / "experiments").glob("*.ipynb"))
     if not exp:
         pytest.skip("no experiment notebooks yet")

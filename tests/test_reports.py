@@ -2,6 +2,7 @@
 kernel, rendered to HTML with render_html, every <img> is checked to decode, and (when Debian's chromium is
 installed) a headless screenshot of the page is checked to show the figures and the untrained banner.
 See reports/README.md ("Checking that a report renders")."""
+
 import io
 import os
 import shutil
@@ -21,12 +22,18 @@ CHROMIUM = Path("/usr/bin/chromium")
 CELLS = [
     ("markdown", "# Demo report\nA tiny run made by tests/test_reports.py."),
     ("code", "from fma_wsss import reports\nreports.show_banner(True)"),
-    ("code", "import numpy as np\n"
-             "img = np.zeros((48, 64, 3), np.uint8); img[10:30, 10:40] = (200, 30, 30)\n"
-             "cam = np.zeros((1, 3, 4), np.float32); cam[0, 1, 1] = 1.0\n"
-             "reports.show(reports.cam_panel(img, cam, ['aeroplane'], image_id='demo', banner=True))"),
-    ("code", "fig = reports.iou_bars([0.9, 0.4, np.nan], ['background', 'aeroplane', 'bicycle'], what='the demo', banner=True)\n"
-             "reports.save_figure(fig, '.', 'iou')\nreports.show(fig)"),
+    (
+        "code",
+        "import numpy as np\n"
+        "img = np.zeros((48, 64, 3), np.uint8); img[10:30, 10:40] = (200, 30, 30)\n"
+        "cam = np.zeros((1, 3, 4), np.float32); cam[0, 1, 1] = 1.0\n"
+        "reports.show(reports.cam_panel(img, cam, ['aeroplane'], image_id='demo', banner=True))",
+    ),
+    (
+        "code",
+        "fig = reports.iou_bars([0.9, 0.4, np.nan], ['background', 'aeroplane', 'bicycle'], what='the demo', banner=True)\n"
+        "reports.save_figure(fig, '.', 'iou')\nreports.show(fig)",
+    ),
     ("markdown", "The saved figure, as a markdown image:\n\n![iou](figures/iou.png)"),
 ]
 
@@ -34,16 +41,26 @@ CELLS = [
 def _make_run(run_dir: Path) -> Path:
     "Write, execute (real python3 kernel, cwd = run folder) and save the demo notebook; return its path."
     from nbclient import NotebookClient
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "python3", "language": "python"}})
-    nb.cells = [nbformat.v4.new_markdown_cell(s) if kind == "markdown" else nbformat.v4.new_code_cell(s) for kind, s in CELLS]
+
+    nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "python3", "language": "python"}}
+    )
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(s) if kind == "markdown" else nbformat.v4.new_code_cell(s) for kind, s in CELLS
+    ]
     env_path = os.environ.get("PYTHONPATH", "")
-    os.environ["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env_path}" if env_path else str(ROOT)  # the kernel imports fma_wsss from here
+    os.environ["PYTHONPATH"] = (
+        f"{ROOT}{os.pathsep}{env_path}" if env_path else str(ROOT)
+    )  # the kernel imports fma_wsss from here
     try:
         NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(run_dir)}}).execute()
     finally:
-        if env_path: os.environ["PYTHONPATH"] = env_path
-        else: del os.environ["PYTHONPATH"]
-    p = run_dir / "demo.ipynb"; nbformat.write(nb, str(p))
+        if env_path:
+            os.environ["PYTHONPATH"] = env_path
+        else:
+            del os.environ["PYTHONPATH"]
+    p = run_dir / "demo.ipynb"
+    nbformat.write(nb, str(p))
     reports.write_json(run_dir / "metrics.json", {"miou": 0.65, "meaningless": True})
     return p
 
@@ -61,20 +78,35 @@ def test_html_images_decode(demo_html):
     imgs = reports.html_images(html)
     assert len(imgs) == 3, f"expected 3 images, found {len(imgs)}"
     for b in imgs:
-        im = Image.open(io.BytesIO(b)); im.load()
+        im = Image.open(io.BytesIO(b))
+        im.load()
         assert min(im.size) > 100 and np.asarray(im.convert("L")).std() > 5  # a real figure, not a blank tile
     assert html.count(f'id="{reports.BANNER_ID}"') == 1 and reports.BANNER in html
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium) to screenshot the report")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium) to screenshot the report"
+)
 def test_html_screenshot_headless_chromium(demo_html, tmp_path):
     "Headless chromium draws the page: the screenshot is not blank and the red banner is at the top."
     shot = tmp_path / "shot.png"
-    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-           f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,2000",
-           demo_html.resolve().as_uri()]
+    cmd = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={shot}",
+        "--window-size=1200,2000",
+        demo_html.resolve().as_uri(),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert shot.is_file(), f"chromium wrote no screenshot (rc {r.returncode}):\n{r.stderr[-3000:]}"
     px = np.asarray(Image.open(shot).convert("RGB")).astype(np.float64)

@@ -1,9 +1,9 @@
 """Stage 2 end to end on a fake VOC tree: train the tiny segmenter a few iterations on corrupted seeds,
 checkpoint, reload under weights_only=True, resume an interrupted run, evaluate, and check our mIoU
 against mmseg's IoUMetric on the same predictions."""
+
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +11,15 @@ import torch
 
 from fma_wsss.data import IGNORE_INDEX, make_fake_voc, read_label, voc_dataset, write_label
 from fma_wsss.metrics import confusion_matrix, mean_iou
-from fma_wsss.segmenter import (Segmenter, SegmenterConfig, evaluate_segmenter, last_checkpoint, load_checkpoint,
-                                train_from_config, train_segmenter)
+from fma_wsss.segmenter import (
+    Segmenter,
+    SegmenterConfig,
+    evaluate_segmenter,
+    last_checkpoint,
+    load_checkpoint,
+    train_from_config,
+    train_segmenter,
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +38,30 @@ def voc(tmp_path_factory):
 
 
 def _cfg(wd, **kw):
-    return SegmenterConfig(**{**dict(model="tiny", num_classes=21, crop_size=32, batch_size=2, iterations=6,
-                                     checkpoint_interval=3, work_dir=str(wd), backbone_weights="random",
-                                     device="cpu", num_workers=0, log_interval=2), **kw})
+    return SegmenterConfig(
+        **{
+            **dict(
+                model="tiny",
+                num_classes=21,
+                crop_size=32,
+                batch_size=2,
+                iterations=6,
+                checkpoint_interval=3,
+                work_dir=str(wd),
+                backbone_weights="random",
+                device="cpu",
+                num_workers=0,
+                log_interval=2,
+            ),
+            **kw,
+        }
+    )
 
 
 def test_missing_seed_names_id_and_folder(voc, tmp_path):
     tr, _, seeds = voc
-    part = tmp_path / "seeds"; shutil.copytree(seeds, part)
+    part = tmp_path / "seeds"
+    shutil.copytree(seeds, part)
     (part / f"{tr.ids[1]}.png").unlink()
     with pytest.raises(FileNotFoundError) as e:
         train_segmenter(_cfg(tmp_path / "wd"), tr, part)
@@ -70,7 +93,8 @@ def test_train_reload_resume_evaluate(voc, tmp_path):
         assert np.array_equal(p, in_memory(va.image_path(id)))
 
     # an interrupted run resumes from its last checkpoint and finishes
-    (wd / "iter_6.pth").unlink(); (wd / "last_checkpoint").write_text(str(wd / "iter_3.pth"))
+    (wd / "iter_6.pth").unlink()
+    (wd / "last_checkpoint").write_text(str(wd / "iter_3.pth"))
     train_segmenter(cfg, tr, seeds)
     assert last_checkpoint(wd).name == "iter_6.pth" and load_checkpoint(wd / "iter_6.pth")["meta"]["iter"] == 6
 
@@ -81,7 +105,9 @@ def test_train_reload_resume_evaluate(voc, tmp_path):
     # evaluation: our confusion-matrix mIoU equals mmseg's IoUMetric on the same predictions
     res = evaluate_segmenter(cfg, last_checkpoint(wd), va, out_dir=tmp_path / "eval", device="cpu")
     from mmseg.evaluation import IoUMetric
-    cm = np.zeros((21, 21), np.int64); areas = []
+
+    cm = np.zeros((21, 21), np.int64)
+    areas = []
     for id in va.ids:
         pred, gt = read_label(tmp_path / "eval" / "pred" / f"{id}.png"), va.read_label(id)
         assert np.array_equal(pred, from_file(va.image_path(id)))

