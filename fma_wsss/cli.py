@@ -6,7 +6,7 @@
 __all__ = ['EXPERIMENTS', 'DEFAULT_SPLITS', 'CliError', 'experiments_dir', 'notebook_path', 'run_notebook', 'run_profile',
            'load_sweep', 'run_sweep', 'rerender', 'weights_cmd', 'check_dataset', 'main']
 
-# %% ../nbs/15_cli.ipynb #747c4230
+# %% ../nbs/15_cli.ipynb #6ce0a5c3
 import argparse
 import itertools
 import json
@@ -21,7 +21,7 @@ import yaml
 from .config import ConfigError, list_profiles, load_config, resolve_overrides
 from .core import get_logger, project_root, reports_dir
 
-# %% ../nbs/15_cli.ipynb #3b4f86ba
+# %% ../nbs/15_cli.ipynb #c06dbe9d
 EXPERIMENTS = (
     "00_pipeline",
     "01_sam_masks",
@@ -54,7 +54,7 @@ def notebook_path(name: str) -> Path:
         raise CliError(f"no experiment notebook {name!r} in {experiments_dir()}; the notebooks are {list(EXPERIMENTS)}")
     return q
 
-# %% ../nbs/15_cli.ipynb #d991127d
+# %% ../nbs/15_cli.ipynb #71af413f
 def run_notebook(
     notebook: str | Path,  # experiment name or .ipynb path
     out_dir: str | Path,  # run folder (created): gets the executed notebook and its HTML
@@ -89,12 +89,12 @@ def run_notebook(
 
 
 def _render(nb: Path):
-    from fma_wsss.reports import render_html
+    from fma_wsss.runs import render_html
 
     if nb.is_file():
         render_html(nb)
 
-# %% ../nbs/15_cli.ipynb #f4f1c329
+# %% ../nbs/15_cli.ipynb #45185e65
 def _absolute_profile(profile: str, base: Path | None = None) -> str:
     "A profile given as a YAML path, made absolute (relative to `base`, else the current folder); names unchanged."
     p = Path(profile)
@@ -116,14 +116,14 @@ def run_profile(
     profile = _absolute_profile(profile)  # the kernel runs in nbs/experiments: a relative YAML path would move
     cfg = load_config(profile, overrides)
     if out is None:
-        from fma_wsss.reports import new_run_dir
+        from fma_wsss.runs import new_run_dir
 
         out = new_run_dir(re.sub(r"[^A-Za-z0-9._+-]", "_", cfg.run.name))
     out = Path(out).resolve()
     run_notebook(notebook, out, {"profile": profile, "overrides": overrides, "out_dir": str(out)}, progress, html)
     return out
 
-# %% ../nbs/15_cli.ipynb #79dee54f
+# %% ../nbs/15_cli.ipynb #0be4ef23
 def _point_name(point: dict) -> str:
     "A folder name for a sweep point: `bg_power_fine=0.5,iterations=3` style, filesystem-safe."
     parts = [
@@ -163,7 +163,7 @@ def load_sweep(path: str | Path) -> dict:
         "notebook": str(spec.get("notebook") or "00_pipeline"),
     }
 
-# %% ../nbs/15_cli.ipynb #f890358d
+# %% ../nbs/15_cli.ipynb #dfaa413d
 def run_sweep(
     path: str | Path,  # sweep YAML
     out: str | Path | None = None,  # sweep folder; default <reports>/<sweep name>
@@ -172,7 +172,7 @@ def run_sweep(
     summary: bool = True,
 ) -> dict:
     "Run every point of a sweep not finished yet, record failures and carry on; returns {point: status}."
-    from fma_wsss.reports import write_json
+    from fma_wsss.runs import write_json
 
     sw = load_sweep(path)
     root = Path(out) if out is not None else reports_dir(create=True) / sw["name"]
@@ -225,7 +225,7 @@ def run_sweep(
         run_notebook("99_summary", root / "summary", {"runs_root": str(root)}, progress, html)
     return status
 
-# %% ../nbs/15_cli.ipynb #c3185923
+# %% ../nbs/15_cli.ipynb #cf01b4a2
 def rerender(
     run_dir: str | Path,  # a run folder (holds executed notebooks)
     rerun: bool = False,  # execute the notebooks again with their recorded parameters (cached stages make it cheap)
@@ -242,7 +242,7 @@ def rerender(
         if rerun:
             params = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {}).get("parameters", {})
             run_notebook(nb.stem, run_dir, params, html=False)
-        from fma_wsss.reports import render_html
+        from fma_wsss.runs import render_html
 
         out.append(render_html(nb))
     return out
@@ -279,7 +279,7 @@ def weights_cmd(action: str, names: list[str], verify: bool = False) -> int:
         raise CliError("weights fetch needs one or more names (see `fma-wsss weights list`)")
     return 2 if bad else 0
 
-# %% ../nbs/15_cli.ipynb #167fc757
+# %% ../nbs/15_cli.ipynb #82bbdbee
 DEFAULT_SPLITS = {
     "voc": ("train_aug", "val"),
     "coco": ("train", "val"),
@@ -337,7 +337,7 @@ def check_dataset(
         )
     return lines, problems
 
-# %% ../nbs/15_cli.ipynb #c259faed
+# %% ../nbs/15_cli.ipynb #7ee64a4d
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fma-wsss", description="FMA-WSSS: weakly supervised segmentation with CLIP, learned prompts and SAM."
@@ -399,7 +399,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--read", action="store_true", help="also decode every file (slow)")
     return p
 
-# %% ../nbs/15_cli.ipynb #77b457c1
+# %% ../nbs/15_cli.ipynb #d3e3e7cc
 def _dispatch(a: argparse.Namespace) -> int:
     if a.cmd == "run":
         out = run_profile(a.profile, dict(a.param), a.out, a.notebook, progress=not a.no_progress)

@@ -22,7 +22,7 @@ __all__ = ['WEIGHT_KINDS', 'WEIGHTS', 'CLIP_VIT_B16', 'SAM_WEIGHTS', 'BACKBONE_W
            'register_weights', 'WeightsNotFoundError', 'WeightsCorruptError', 'get_spec', 'verify_weights',
            'resolve_weights', 'list_weights']
 
-# %% ../nbs/02_weights.ipynb #07f7abe1
+# %% ../nbs/02_weights.ipynb #8a680fb3
 WEIGHT_KINDS = ("clip", "sam", "backbone")
 
 
@@ -62,7 +62,7 @@ def register_weights(
     WEIGHTS[spec.name] = spec
     return spec
 
-# %% ../nbs/02_weights.ipynb #3cb33e22
+# %% ../nbs/02_weights.ipynb #bb467b38
 CLIP_VIT_B16 = register_weights(
     WeightSpec(
         "clip_vit_b16_openai",
@@ -98,7 +98,7 @@ for _arch, _file, _size, _sha in [
     )
 SAM_WEIGHTS = {"vit_h": "sam_vit_h", "vit_l": "sam_vit_l", "vit_b": "sam_vit_b"}  # METHOD 8: SAM arch -> registry name
 
-# %% ../nbs/02_weights.ipynb #effcc04d
+# %% ../nbs/02_weights.ipynb #4e4d3b46
 _OMM = "https://download.openmmlab.com"
 _OMM_SOURCE = (
     "URL: mmsegmentation 1.2.2 configs / mmengine hub openmmlab.json; sha256: the 8-hex prefix "
@@ -119,21 +119,10 @@ BACKBONE_WEIGHTS = {  # registry name -> (architecture, URL)
 }
 for _name, (_arch, _url) in BACKBONE_WEIGHTS.items():
     _file = _url.rsplit("/", 1)[1]
-    register_weights(
-        WeightSpec(
-            _name,
-            "backbone",
-            _arch,
-            _file,
-            _url,
-            _file[:-4].rsplit("-", 1)[1],
-            None,
-            _OMM_SOURCE,
-            "Apache-2.0 (OpenMMLab release)",
-        )
-    )
+    _sha8 = _file[:-4].rsplit("-", 1)[1]
+    register_weights(WeightSpec(_name, "backbone", _arch, _file, _url, _sha8, None, _OMM_SOURCE, "Apache-2.0 (OpenMMLab)"))
 
-# %% ../nbs/02_weights.ipynb #ff5d1efb
+# %% ../nbs/02_weights.ipynb #f62014af
 class WeightsNotFoundError(FileNotFoundError):
     "A checkpoint is neither at the given path, nor in the weights folder, nor downloadable now."
 
@@ -171,7 +160,7 @@ def verify_weights(
         return _hex_ok(sha256_file(path), spec)
     return True
 
-# %% ../nbs/02_weights.ipynb #257c8c85
+# %% ../nbs/02_weights.ipynb #78bf9693
 OFFLINE_ENV = "FMA_WSSS_OFFLINE"  # set to 1 to forbid downloads
 
 
@@ -192,7 +181,7 @@ def _cached_ok(spec: WeightSpec, p: Path) -> bool:
         return p.stat().st_size == spec.size
     return _hex_ok(sha256_file(p), spec)
 
-# %% ../nbs/02_weights.ipynb #874076ce
+# %% ../nbs/02_weights.ipynb #a689e050
 def _download(spec: WeightSpec, dest: Path, progress: bool, timeout: float) -> Path:
     "Stream `spec.url` to a temp file beside `dest`, check size and sha256, then rename into place."
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -226,7 +215,7 @@ def _download(spec: WeightSpec, dest: Path, progress: bool, timeout: float) -> P
     finally:
         tmp.unlink(missing_ok=True)  # after os.replace it is gone already
 
-# %% ../nbs/02_weights.ipynb #8752075c
+# %% ../nbs/02_weights.ipynb #8cb8efd7
 def resolve_weights(
     name: str | WeightSpec,  # registry name, e.g. "sam_vit_h" (or a spec)
     path: Path | str | None = None,  # explicit checkpoint file: used if it exists, else an error
@@ -265,7 +254,7 @@ def resolve_weights(
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:  # incl. a cut connection
         raise _not_found(spec, folder, f"download failed: {e}") from e
 
-# %% ../nbs/02_weights.ipynb #0358f70f
+# %% ../nbs/02_weights.ipynb #4bd7fbfe
 def list_weights(
     folder: Path | str | None = None,  # weights folder; default `weights_dir()`
     verify: bool = False,  # also hash present files (slow for SAM)

@@ -132,7 +132,8 @@ def test_rerender_report(env, smoke_run):
     fig = next((d / "figures").glob("masks_*.png"))
     fig.unlink()
     assert main(["report", str(d), "--rerun"]) == 0 and fig.is_file()
-    assert json.loads((d / "config.json").read_text())["resolved"] == {}  # slic masks asked for: nothing to resolve
+    resolved = json.loads((d / "config.json").read_text())["resolved"]
+    assert resolved["masks"] == {"source": "superpixel", "method": "slic"}  # slic asked for: no fall-back taken
 
 
 def test_sweep_resume_and_summary(env):
@@ -148,8 +149,8 @@ def test_sweep_resume_and_summary(env):
     assert (out / "bg_power_fine=0.5" / "DONE.json").stat().st_mtime_ns == first
     m5, m9 = (json.loads((out / p / "metrics.json").read_text()) for p in ("bg_power_fine=0.5", "bg_power_fine=0.9"))
     assert m5["stages"]["seeds_fine"]["bg_power"] == 0.5 and m9["stages"]["seeds_fine"]["bg_power"] == 0.9
-    assert m5["stages"]["seeds_fine"]["hash"] != m9["stages"]["seeds_fine"]["hash"]
-    assert m5["stages"]["cams_seg"]["hash"] == m9["stages"]["cams_seg"]["hash"]  # upstream stages shared
+    assert m5["stages"]["seeds_fine"]["key"] != m9["stages"]["seeds_fine"]["key"]
+    assert m5["stages"]["cams_seg"]["key"] == m9["stages"]["cams_seg"]["key"]  # upstream stages shared
     summary = json.loads((out / "summary" / "summary.json").read_text())
     assert summary["n_runs"] == 2 and "seeds.bg_power_fine" in summary["settings"]
     assert (out / "summary" / "99_summary.html").is_file()

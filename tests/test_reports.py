@@ -1,4 +1,4 @@
-"""The demo report renders: a tiny notebook that makes figures with fma_wsss.reports is executed in a real
+"""The demo report renders: a tiny notebook that makes figures with fma_wsss.figures is executed in a real
 kernel, rendered to HTML with render_html, every <img> is checked to decode, and (when Debian's chromium is
 installed) a headless screenshot of the page is checked to show the figures and the untrained banner.
 See reports/README.md ("Checking that a report renders")."""
@@ -14,25 +14,25 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fma_wsss import reports
+from fma_wsss import figures, runs
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 
 CELLS = [
     ("markdown", "# Demo report\nA tiny run made by tests/test_reports.py."),
-    ("code", "from fma_wsss import reports\nreports.show_banner(True)"),
+    ("code", "from fma_wsss import runs\nruns.show_banner(True)"),
     (
         "code",
         "import numpy as np\n"
         "img = np.zeros((48, 64, 3), np.uint8); img[10:30, 10:40] = (200, 30, 30)\n"
         "cam = np.zeros((1, 3, 4), np.float32); cam[0, 1, 1] = 1.0\n"
-        "reports.show(reports.cam_panel(img, cam, ['aeroplane'], image_id='demo', banner=True))",
+        "from fma_wsss import figures\nfigures.show(figures.cam_panel(img, cam, ['aeroplane'], image_id='demo', banner=True))",
     ),
     (
         "code",
-        "fig = reports.iou_bars([0.9, 0.4, np.nan], ['background', 'aeroplane', 'bicycle'], what='the demo', banner=True)\n"
-        "reports.save_figure(fig, '.', 'iou')\nreports.show(fig)",
+        "fig = figures.iou_bars([0.9, 0.4, np.nan], ['background', 'aeroplane', 'bicycle'], what='the demo', banner=True)\n"
+        "figures.save_figure(fig, '.', 'iou')\nfigures.show(fig)",
     ),
     ("markdown", "The saved figure, as a markdown image:\n\n![iou](figures/iou.png)"),
 ]
@@ -61,27 +61,27 @@ def _make_run(run_dir: Path) -> Path:
             del os.environ["PYTHONPATH"]
     p = run_dir / "demo.ipynb"
     nbformat.write(nb, str(p))
-    reports.write_json(run_dir / "metrics.json", {"miou": 0.65, "meaningless": True})
+    runs.write_json(run_dir / "metrics.json", {"miou": 0.65, "meaningless": True})
     return p
 
 
 @pytest.fixture(scope="module")
 def demo_html(tmp_path_factory) -> Path:
-    run = reports.new_run_dir("demo", tmp_path_factory.mktemp("reports"))
-    return reports.render_html(_make_run(run))
+    run = runs.new_run_dir("demo", tmp_path_factory.mktemp("reports"))
+    return runs.render_html(_make_run(run))
 
 
 @pytest.mark.slow
 def test_html_images_decode(demo_html):
     "Every <img> of the HTML is an embedded image that decodes: two notebook outputs and one markdown image."
     html = demo_html.read_text()
-    imgs = reports.html_images(html)
+    imgs = runs.html_images(html)
     assert len(imgs) == 3, f"expected 3 images, found {len(imgs)}"
     for b in imgs:
         im = Image.open(io.BytesIO(b))
         im.load()
         assert min(im.size) > 100 and np.asarray(im.convert("L")).std() > 5  # a real figure, not a blank tile
-    assert html.count(f'id="{reports.BANNER_ID}"') == 1 and reports.BANNER in html
+    assert html.count(f'id="{runs.BANNER_ID}"') == 1 and figures.BANNER in html
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from fma_wsss.data import IGNORE_INDEX, make_fake_voc, read_label, voc_dataset, 
 from fma_wsss.metrics import confusion_matrix, mean_iou
 from fma_wsss.segmenter import (
     Segmenter,
-    SegmenterConfig,
+    SegmenterSettings,
     evaluate_segmenter,
     last_checkpoint,
     load_checkpoint,
@@ -37,25 +37,13 @@ def voc(tmp_path_factory):
     return tr, va, d / "seeds"
 
 
-def _cfg(wd, **kw):
-    return SegmenterConfig(
-        **{
-            **dict(
-                model="tiny",
-                num_classes=21,
-                crop_size=32,
-                batch_size=2,
-                iterations=6,
-                checkpoint_interval=3,
-                work_dir=str(wd),
-                backbone_weights="random",
-                device="cpu",
-                num_workers=0,
-                log_interval=2,
-            ),
-            **kw,
-        }
-    )
+def _cfg(**kw):
+    return SegmenterSettings(**{**dict(model="tiny", crop_size=32, batch_size=2, iterations=6, checkpoint_interval=3,
+                                       backbone_weights="random", num_workers=0, log_interval=2), **kw})  # fmt: skip
+
+
+def _train(cfg, tr, seeds, wd):
+    return train_segmenter(cfg, tr, seeds, work_dir=wd, device="cpu")
 
 
 def test_missing_seed_names_id_and_folder(voc, tmp_path):
@@ -64,15 +52,15 @@ def test_missing_seed_names_id_and_folder(voc, tmp_path):
     shutil.copytree(seeds, part)
     (part / f"{tr.ids[1]}.png").unlink()
     with pytest.raises(FileNotFoundError) as e:
-        train_segmenter(_cfg(tmp_path / "wd"), tr, part)
+        _train(_cfg(), tr, part, tmp_path / "wd")
     assert tr.ids[1] in str(e.value) and str(part) in str(e.value)
 
 
 @pytest.mark.slow
 def test_train_reload_resume_evaluate(voc, tmp_path):
     tr, va, seeds = voc
-    cfg = _cfg(tmp_path / "wd")
-    wd = train_segmenter(cfg, tr, seeds)
+    cfg = _cfg()
+    wd = _train(cfg, tr, seeds, tmp_path / "wd")
     ckpt = last_checkpoint(wd)
     assert ckpt.name == "iter_6.pth" and (wd / "iter_3.pth").is_file()
 
@@ -86,7 +74,7 @@ def test_train_reload_resume_evaluate(voc, tmp_path):
     # and a Segmenter built from the file predict the same labels
     runner = train_from_config(wd / "config.py")  # resumes at iter 6 of 6: loads, trains nothing
     assert runner.iter == 6
-    from_file, in_memory = Segmenter(cfg, ckpt), Segmenter(cfg, model=runner.model)
+    from_file, in_memory = Segmenter(cfg, 21, ckpt), Segmenter(cfg, 21, model=runner.model)
     for id in va.ids:
         p = from_file(va.image_path(id))
         assert p.shape == va.read_label(id).shape and p.max() < 21
@@ -95,12 +83,12 @@ def test_train_reload_resume_evaluate(voc, tmp_path):
     # an interrupted run resumes from its last checkpoint and finishes
     (wd / "iter_6.pth").unlink()
     (wd / "last_checkpoint").write_text(str(wd / "iter_3.pth"))
-    train_segmenter(cfg, tr, seeds)
+    _train(cfg, tr, seeds, wd)
     assert last_checkpoint(wd).name == "iter_6.pth" and load_checkpoint(wd / "iter_6.pth")["meta"]["iter"] == 6
 
     # other settings in the same work dir are refused
     with pytest.raises(FileExistsError):
-        train_segmenter(_cfg(tmp_path / "wd", iterations=7), tr, seeds)
+        _train(_cfg(iterations=7), tr, seeds, tmp_path / "wd")
 
     # evaluation: our confusion-matrix mIoU equals mmseg's IoUMetric on the same predictions
     res = evaluate_segmenter(cfg, last_checkpoint(wd), va, out_dir=tmp_path / "eval", device="cpu")
@@ -114,15 +102,15 @@ def test_train_reload_resume_evaluate(voc, tmp_path):
         cm += confusion_matrix(pred, gt, 21)
         areas.append(IoUMetric.intersect_and_union(torch.from_numpy(pred), torch.from_numpy(gt), 21, IGNORE_INDEX))
     inter, union, _, label = (sum(a[j] for a in areas).numpy() for j in range(4))
-    assert np.array_equal(res["cm"], cm)
+    assert np.array_equal(res["confusion_matrix"], cm)
     assert np.array_equal(inter, np.diag(cm)) and np.array_equal(union, cm.sum(0) + cm.sum(1) - np.diag(cm))
     assert np.array_equal(label, cm.sum(1))
     with np.errstate(invalid="ignore", divide="ignore"):
-        assert np.isclose(res["mIoU"], np.nanmean(inter / union)) and np.isclose(res["mIoU"], mean_iou(cm))
-    assert round(res["mIoU"] * 100, 2) == pytest.approx(res["mmseg_mIoU"] * 100, abs=1e-6)  # IoUMetric rounds to 0.01%
+        assert np.isclose(res["miou"], np.nanmean(inter / union)) and np.isclose(res["miou"], mean_iou(cm))
+    assert round(res["miou"] * 100, 2) == pytest.approx(res["mmseg_miou"] * 100, abs=1e-6)  # IoUMetric rounds to 0.01%
     assert cm.sum() == sum(int((va.read_label(i) != IGNORE_INDEX).sum()) for i in va.ids)
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert saved["mIoU"] == pytest.approx(res["mIoU"]) and np.array_equal(np.array(saved["cm"]), cm)
+    assert saved["miou"] == pytest.approx(res["miou"]) and np.array_equal(np.array(saved["confusion_matrix"]), cm)
 
 
 def test_multi_gpu_needs_gpus(voc, tmp_path):
@@ -130,4 +118,4 @@ def test_multi_gpu_needs_gpus(voc, tmp_path):
     if torch.cuda.device_count() >= 2:
         pytest.skip("this machine has several GPUs")
     with pytest.raises(RuntimeError, match="gpus=2 needs"):
-        train_segmenter(_cfg(tmp_path / "wd", gpus=2), tr, seeds)
+        _train(_cfg(gpus=2), tr, seeds, tmp_path / "wd")
