@@ -276,7 +276,7 @@ def _run_items(engine: Engine, name: str, out: Path, todo: dict) -> int:
                                        "s": round(time.perf_counter() - t0, 4)})  # fmt: skip
     return len(mine)
 
-# %% ../nbs/12a_cache.ipynb #01deb795
+# %% ../nbs/12a_cache.ipynb #5d0e0f63
 def run_stage(
     engine: Engine,
     name: str,  # a stage of the engine whose inputs have run
@@ -290,7 +290,10 @@ def run_stage(
     key, out = engine.key(name), engine.folder(name)
     lock = _lock(engine, name)
     try:
-        decision = w.broadcast(_decide(engine, name, force) if w.main else None)
+        try:
+            decision = w.broadcast(_decide(engine, name, force) if w.main else None)
+        except Exception as e:  # reading the stage's inputs failed (a missing or unreadable data file, ...)
+            raise StageFailed(name, out, e) from e
         if decision["reuse"]:
             done = decision["done"]
             engine.log.info(f"reusing cached {name} {key}")

@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'DEFAULT_SPLITS', 'CliError', 'experiments_dir', 'notebook_path', 'run_notebook', 'run_profile',
-           'load_sweep', 'run_sweep', 'rerender', 'weights_cmd', 'check_dataset', 'main']
+           'load_sweep', 'point_settings', 'run_sweep', 'rerender', 'weights_cmd', 'check_dataset', 'cache_cmd', 'main']
 
-# %% ../nbs/15_cli.ipynb #6ce0a5c3
+# %% ../nbs/15_cli.ipynb #221b8187
 import argparse
 import itertools
 import json
@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from .config import ConfigError, list_profiles, load_config, resolve_overrides
-from .core import get_logger, project_root, reports_dir
+from .core import UnsafeNameError, check_name, get_logger, project_root, reports_dir, settings_hash
 
 # %% ../nbs/15_cli.ipynb #c06dbe9d
 EXPERIMENTS = (
@@ -94,13 +94,21 @@ def _render(nb: Path):
     if nb.is_file():
         render_html(nb)
 
-# %% ../nbs/15_cli.ipynb #45185e65
+# %% ../nbs/15_cli.ipynb #d234bc25
 def _absolute_profile(profile: str, base: Path | None = None) -> str:
     "A profile given as a YAML path, made absolute (relative to `base`, else the current folder); names unchanged."
     p = Path(profile)
     if p.suffix not in (".yaml", ".yml"):
         return profile
     return str(p if p.is_absolute() else ((base or Path.cwd()) / p).resolve())
+
+
+def _failure(e: BaseException) -> dict:
+    "What FAILED.json says of an exception raised by a run: the error, the stage that failed (when known), the traceback."
+    cause = e.__cause__ or e
+    msg = f"{getattr(cause, 'ename', type(cause).__name__)}: {getattr(cause, 'evalue', cause)}"
+    stage = re.search(r"stage '([A-Za-z0-9_]+)' failed", msg)
+    return {"error": msg, "stage": stage.group(1) if stage else None, "failed": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 def run_profile(
@@ -111,19 +119,28 @@ def run_profile(
     progress: bool = True,
     html: bool = True,
 ) -> Path:
-    "Validate `profile` + `params`, then run `notebook` with them into a run folder; returns the folder."
+    "Validate `profile` + `params`, then run `notebook` with them into a run folder; returns the folder. A failed run leaves FAILED.json."
+    from fma_wsss.runs import new_run_dir, write_json
+
     overrides = resolve_overrides(params or {}, source="-p parameters")
     profile = _absolute_profile(profile)  # the kernel runs in nbs/experiments: a relative YAML path would move
     cfg = load_config(profile, overrides)
     if out is None:
-        from fma_wsss.runs import new_run_dir
-
         out = new_run_dir(re.sub(r"[^A-Za-z0-9._+-]", "_", cfg.run.name))
     out = Path(out).resolve()
-    run_notebook(notebook, out, {"profile": profile, "overrides": overrides, "out_dir": str(out)}, progress, html)
+    (out / "FAILED.json").unlink(missing_ok=True)
+    try:
+        run_notebook(notebook, out, {"profile": profile, "overrides": overrides, "out_dir": str(out)}, progress, html)
+    except BaseException as e:
+        out.mkdir(parents=True, exist_ok=True)
+        tb = out / "traceback.txt"
+        tb.write_text(traceback.format_exc())
+        write_json(out / "FAILED.json", {**_failure(e), "traceback": str(tb), "profile": profile, "overrides": overrides,
+                                         "notebook": notebook})  # fmt: skip
+        raise
     return out
 
-# %% ../nbs/15_cli.ipynb #0be4ef23
+# %% ../nbs/15_cli.ipynb #bae69314
 def _point_name(point: dict) -> str:
     "A folder name for a sweep point: `bg_power_fine=0.5,iterations=3` style, filesystem-safe."
     parts = [
@@ -155,15 +172,25 @@ def load_sweep(path: str | Path) -> dict:
     points = [dict(zip(names, vals)) for vals in itertools.product(*grid.values())]
     for p in points:
         load_config(profile, {**resolve_overrides(fixed, f"sweep {path} fixed"), **p})  # fail before running
+    name = str(spec.get("name") or path.stem)
+    try:
+        check_name(name, f"sweep name in {path}")
+    except UnsafeNameError as e:
+        raise CliError(str(e)) from None
     return {
-        "name": str(spec.get("name") or path.stem),
+        "name": name,
         "profile": profile,
         "fixed": fixed,
         "points": points,
         "notebook": str(spec.get("notebook") or "00_pipeline"),
     }
 
-# %% ../nbs/15_cli.ipynb #dfaa413d
+# %% ../nbs/15_cli.ipynb #0526dfa4
+def point_settings(sw: dict, point: dict) -> dict:
+    "The full resolved settings of a sweep point (what identifies it): its `RunConfig` as a dict."
+    return load_config(sw["profile"], {**resolve_overrides(sw["fixed"]), **point}).to_dict()
+
+
 def run_sweep(
     path: str | Path,  # sweep YAML
     out: str | Path | None = None,  # sweep folder; default <reports>/<sweep name>
@@ -171,13 +198,13 @@ def run_sweep(
     html: bool = True,
     summary: bool = True,
 ) -> dict:
-    "Run every point of a sweep not finished yet, record failures and carry on; returns {point: status}."
-    from fma_wsss.runs import write_json
+    "Run every point of a sweep not finished with its current settings, record failures and carry on; returns {point: status}."
+    from fma_wsss.runs import read_json, write_json
 
     sw = load_sweep(path)
     root = Path(out) if out is not None else reports_dir(create=True) / sw["name"]
     root.mkdir(parents=True, exist_ok=True)
-    status = {}
+    status, points = {}, {}
     log = get_logger("fma_wsss.cli")
 
     def note(name: str, what: str):
@@ -188,44 +215,42 @@ def run_sweep(
     for point in sw["points"]:
         name = _point_name(point)
         pdir = root / name
-        if (pdir / "DONE.json").is_file():
-            log.info(f"sweep {sw['name']}: {name} is done, skipping")
+        settings = point_settings(sw, point)
+        key = settings_hash(settings, 16)
+        points[name] = {"overrides": point, "settings_hash": key, "folder": str(pdir)}
+        done = read_json(pdir / "DONE.json") if (pdir / "DONE.json").is_file() else None
+        if done is not None and done.get("settings_hash") == key:
+            log.info(f"sweep {sw['name']}: {name} is done with these settings, skipping")
             note(name, "skipped")
             continue
-        (pdir / "FAILED.json").unlink(missing_ok=True)
+        if pdir.exists() and any(pdir.iterdir()):  # made with other settings (or unfinished): keep it aside
+            old = (done or {}).get("settings_hash", "unfinished")
+            dest = root / ".superseded" / f"{name}-{old}-{int(time.time())}"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            pdir.rename(dest)
+            log.info(f"sweep {sw['name']}: {name} was made with other settings; moved to {dest}")
         t0 = time.time()
         try:
-            run_notebook(
-                sw["notebook"],
-                pdir,
-                {
-                    "profile": sw["profile"],
-                    "out_dir": str(pdir),
-                    "overrides": {**resolve_overrides(sw["fixed"]), **point},
-                },
-                progress,
-                html,
-            )
-            write_json(pdir / "DONE.json", {"point": point, "seconds": time.time() - t0})
+            run_notebook(sw["notebook"], pdir, {"profile": sw["profile"], "out_dir": str(pdir),
+                                                "overrides": {**resolve_overrides(sw["fixed"]), **point}},
+                         progress, html)  # fmt: skip
+            write_json(pdir / "DONE.json", {"point": point, "settings_hash": key, "seconds": time.time() - t0})
             note(name, "done")
         except Exception as e:
-            write_json(
-                pdir / "FAILED.json",
-                {
-                    "point": point,
-                    "error": f"{type(e).__name__}: {e}",
-                    "traceback": traceback.format_exc(),
-                    "seconds": time.time() - t0,
-                },
-            )
+            pdir.mkdir(parents=True, exist_ok=True)
+            write_json(pdir / "FAILED.json", {"point": point, "settings_hash": key, **_failure(e),
+                                              "traceback": traceback.format_exc(), "seconds": time.time() - t0})  # fmt: skip
             note(name, "failed")
             log.error(f"sweep {sw['name']}: {name} failed: {e}")
-    write_json(root / "sweep.json", {"sweep": sw, "status": status})
+        points[name]["status"] = status[name]
+    for name in points:
+        points[name]["status"] = status[name]
+    write_json(root / "sweep.json", {"sweep": sw, "points": points, "status": status})
     if summary:
         run_notebook("99_summary", root / "summary", {"runs_root": str(root)}, progress, html)
     return status
 
-# %% ../nbs/15_cli.ipynb #cf01b4a2
+# %% ../nbs/15_cli.ipynb #d22a29d8
 def rerender(
     run_dir: str | Path,  # a run folder (holds executed notebooks)
     rerun: bool = False,  # execute the notebooks again with their recorded parameters (cached stages make it cheap)
@@ -239,8 +264,12 @@ def rerender(
         raise CliError(f"no executed notebook in {run_dir}: is it a run folder? (expected e.g. 00_pipeline.ipynb)")
     out = []
     for nb in nbs:
-        if rerun:
-            params = json.loads(nb.read_text()).get("metadata", {}).get("papermill", {}).get("parameters", {})
+        if rerun:  # with the recorded parameters, but into THIS folder (it may be a copy) and forcing nothing
+            params = dict(json.loads(nb.read_text()).get("metadata", {}).get("papermill", {}).get("parameters", {}))
+            if "out_dir" in params:
+                params["out_dir"] = str(run_dir.resolve())
+            if isinstance(params.get("overrides"), dict):
+                params["overrides"] = {k: v for k, v in params["overrides"].items() if k != "run.force"}
             run_notebook(nb.stem, run_dir, params, html=False)
         from fma_wsss.runs import render_html
 
@@ -337,7 +366,7 @@ def check_dataset(
         )
     return lines, problems
 
-# %% ../nbs/15_cli.ipynb #7ee64a4d
+# %% ../nbs/15_cli.ipynb #2adc1f3e
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fma-wsss", description="FMA-WSSS: weakly supervised segmentation with CLIP, learned prompts and SAM."
@@ -360,6 +389,7 @@ def _parser() -> argparse.ArgumentParser:
         help="override a setting, e.g. -p seeds.bg_power_fine 0.5 (repeatable)",
     )
     r.add_argument("--notebook", default="00_pipeline", help=f"experiment to run: {', '.join(EXPERIMENTS[:-1])}")
+    r.add_argument("--force", metavar="STAGE[,STAGE]", help="recompute these stages even when cached (fma_wsss.pipeline.STAGES)")
     r.add_argument("--no-progress", action="store_true", help="hide papermill's progress bar")
     s = sub.add_parser(
         "sweep",
@@ -397,12 +427,47 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--dataset", choices=["voc", "coco"], default="voc", help="layout (default voc)")
     d.add_argument("--split", action="append", help="split to check (repeatable; default train_aug+val / train+val)")
     d.add_argument("--read", action="store_true", help="also decode every file (slow)")
+    c = sub.add_parser("cache", help="list or clean the stage cache",
+                       description="The stage cache ($FMA_WSSS_CACHE, default data/cache): one folder per stage and key.")  # fmt: skip
+    c.add_argument("action", choices=["list", "clean"], help="list: every stage folder; clean: remove the selected ones")
+    c.add_argument("--root", help="cache root (default: $FMA_WSSS_CACHE or data/cache)")
+    c.add_argument("--stage", action="append", default=[], help="clean: only this stage (repeatable)")
+    c.add_argument("--unfinished", action="store_true", help="clean: only folders of unfinished stages")
+    c.add_argument("--older-than", type=float, metavar="DAYS", help="clean: only folders unchanged for DAYS days")
+    c.add_argument("--dry-run", action="store_true", help="clean: print what would be removed, remove nothing")
     return p
 
-# %% ../nbs/15_cli.ipynb #d3e3e7cc
+# %% ../nbs/15_cli.ipynb #e504e819
+def cache_cmd(
+    action: str,  # "list" or "clean"
+    root: str | Path | None = None,  # cache root; default cache_dir()
+    stages: list[str] | None = None,  # clean: only these stages
+    unfinished: bool = False,  # clean: only unfinished stage folders
+    older_than: float | None = None,  # clean: only folders unchanged for this many days
+    dry_run: bool = False,  # clean: remove nothing
+) -> int:
+    "`fma-wsss cache list|clean`: one line per stage folder (stage, key, status, items, size, age)."
+    from fma_wsss.cache import clean_cache, list_cache
+    from fma_wsss.core import cache_dir
+
+    root = Path(root) if root else cache_dir()
+    rows = list_cache(root) if action == "list" else clean_cache(root, tuple(stages or ()), unfinished, older_than, dry_run)
+    now = time.time()
+    for r in rows:
+        items = "" if r["items"] is None else f"{r['items']} items"
+        print(f"{r['stage']:<14} {r['key']:<14} {r['status']:<10} {items:>11} {r['bytes'] / 2**20:9.1f} MiB "
+              f"{(now - r['modified']) / 86400:6.1f} days  {r['path']}")  # fmt: skip
+    verb = {"list": "stage folders", "clean": "would be removed" if dry_run else "removed"}[action]
+    print(f"{len(rows)} {verb} in {root}")
+    return 0
+
+
 def _dispatch(a: argparse.Namespace) -> int:
     if a.cmd == "run":
-        out = run_profile(a.profile, dict(a.param), a.out, a.notebook, progress=not a.no_progress)
+        params = dict(a.param)
+        if a.force:
+            params["run.force"] = [f.strip() for f in a.force.split(",") if f.strip()]
+        out = run_profile(a.profile, params, a.out, a.notebook, progress=not a.no_progress)
         print(f"run folder: {out}")
         return 0
     if a.cmd == "sweep":
@@ -415,6 +480,8 @@ def _dispatch(a: argparse.Namespace) -> int:
         return 0
     if a.cmd == "weights":
         return weights_cmd(a.action, a.names, a.verify)
+    if a.cmd == "cache":
+        return cache_cmd(a.action, a.root, a.stage, a.unfinished, a.older_than, a.dry_run)
     lines, problems = check_dataset(a.root, a.dataset, a.split, a.read)
     print("\n".join(lines + problems))
     print(f"{len(problems)} problem(s)" if problems else "ok")

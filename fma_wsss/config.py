@@ -27,7 +27,7 @@ from .seeding import SeedSettings
 from .segmenter import SegmenterSettings
 from .train import PromptTrainSettings
 
-# %% ../nbs/12_config.ipynb #0e27caee
+# %% ../nbs/12_config.ipynb #5880108b
 @dataclass
 class RunSettings:
     "How the run is executed; nothing here changes the results except `random_seed` (and `until`, which stops early)."
@@ -37,6 +37,7 @@ class RunSettings:
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N" (under torchrun: cuda:LOCAL_RANK)
     meaningless: bool = False  # numbers come from untrained models: every report carries a banner
     until: str | None = None  # stop after this stage (see fma_wsss.pipeline.STAGES); None = all
+    force: list[str] = field(default_factory=list)  # stages recomputed even when cached (`fma-wsss run --force`)
 
 
 def _seg_prompts_default() -> PromptTrainSettings:  # METHOD 2 and 7: VOC segmentation prompts

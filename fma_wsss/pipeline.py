@@ -33,7 +33,7 @@ __all__ = ['STAGES', 'Pipeline', 'dataset', 'file_hashes', 'item_fingerprints', 
            'clip_model', 'resolved_masks', 'mask_generator', 'weights_used', 'mask_store', 'prompt_learner',
            'prompt_checkpoint', 'load_cam', 'seed_dir', 'run_pipeline', 'stage_table', 'example_ids']
 
-# %% ../nbs/13_pipeline.ipynb #e3c45ef8
+# %% ../nbs/13_pipeline.ipynb #f20012eb
 class Pipeline(Engine):
     "The cached stages of one run configuration (see `fma_wsss.cache.Engine`)."
 
@@ -50,8 +50,8 @@ class Pipeline(Engine):
         self.resolved: dict = {}
 
     def run(self, until: str | None = None, force: tuple[str, ...] = ()) -> dict[str, StageResult]:
-        "Run (or reuse) each enabled stage up to `until` (default `cfg.run.until`, else all)."
-        return Engine.run(self, until or self.cfg.run.until, force)
+        "Run (or reuse) each enabled stage up to `until` (default `cfg.run.until`, else all); `force` adds to `run.force`."
+        return Engine.run(self, until or self.cfg.run.until, tuple(force) + tuple(self.cfg.run.force))
 
     def metrics(self) -> dict:
         "Per stage: key, reuse, seconds, items computed and metrics; the headline `*miou` values; totals."

@@ -148,7 +148,7 @@ def html_images(html: str) -> list[bytes]:
         out.append(base64.b64decode(m.group(1)))
     return out
 
-# %% ../nbs/14b_runs.ipynb #44087b9e
+# %% ../nbs/14b_runs.ipynb #14dd3602
 def _flatten(d: dict, prefix: str = "", scalars_only: bool = False) -> dict:
     out = {}
     for k, v in d.items():
@@ -191,7 +191,8 @@ def collect_runs(
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
     root = Path(root) if root is not None else reports_dir()
-    runs = sorted({p.parent for name in ("metrics.json", "FAILED.json") for p in root.rglob(name)})
+    runs = sorted({p.parent for name in ("metrics.json", "FAILED.json") for p in root.rglob(name)
+                   if not any(part.startswith(".") for part in p.relative_to(root).parts)})  # not .superseded/  # fmt: skip
     rows = []
     for run in runs:
         try:
