@@ -26,7 +26,7 @@ from .core import Workers, atomic_write_bytes, check_name, get_logger, settings_
 __all__ = ['CACHE_FORMAT', 'Stage', 'StageResult', 'StageFailed', 'code_fingerprint', 'lib_versions', 'files_fingerprint',
            'read_manifest', 'Engine', 'run_stage', 'list_cache', 'clean_cache']
 
-# %% ../nbs/12a_cache.ipynb #ef56d4f9
+# %% ../nbs/12a_cache.ipynb #0efb1b1d
 CACHE_FORMAT = 2  # bumped when the layout of stage folders changes
 
 
@@ -46,6 +46,7 @@ class Stage:
     run_item: Callable | None = None  # per-item stage: (engine, out_dir, id) -> list of output files of that item
     finish: Callable | None = None  # per-item stage: (engine, out_dir) -> metrics, on every rank, after all items
     enabled: Callable | None = None  # (engine) -> bool; None = always
+    ranks: str = "all"  # whole stage under several processes: "all" take part (data parallel), or "main" runs it alone
     doc: str = ""  # one line for reports
 
     def __post_init__(self):
@@ -54,6 +55,8 @@ class Stage:
             raise ValueError(f"stage {self.name!r}: give either `run` (a whole stage) or `items` + `run_item`")
         if self.items is not None and self.run_item is None:
             raise ValueError(f"stage {self.name!r}: a per-item stage needs `run_item`")
+        if self.ranks not in ("all", "main"):
+            raise ValueError(f"stage {self.name!r}: ranks must be 'all' or 'main', got {self.ranks!r}")
 
     @property
     def per_item(self) -> bool:
@@ -231,9 +234,9 @@ class Engine:
         "Output fingerprint of a stage that has run (None before it has)."
         return self.results[name].output_fp if name in self.results else None
 
-# %% ../nbs/12a_cache.ipynb #5a110610
+# %% ../nbs/12a_cache.ipynb #7a1b8dd3
 def _lock(engine: Engine, name: str) -> FileLock | None:
-    if not engine.workers.main:
+    if not engine.workers.main:  # rank 0 decides for its group; shards of a job array share the folder
         return None
     path = engine.cache / name / f".{engine.key(name)}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -264,10 +267,12 @@ def _decide(engine: Engine, name: str, force: bool) -> dict:
     return {"reuse": False, "todo": todo, "items_fp": items_fp, "ids": list(fps)}
 
 
-def _run_items(engine: Engine, name: str, out: Path, todo: dict) -> int:
+def _run_items(engine: Engine, name: str, out: Path, todo: dict, all_ids: list[str]) -> int:
     "This rank's share of `todo`, each item recorded in the manifest as it finishes; returns how many it did."
     st, w = engine.stages[name], engine.workers
-    mine = shard(list(todo), w.rank, w.world_size)
+    # a process group shares out what is left; independent shards split the whole list the same way each time
+    ids = [i for i in shard(all_ids, w.rank, w.world_size) if i in todo] if w.independent else list(todo)
+    mine = ids if w.independent else shard(ids, w.rank, w.world_size)
     desc = f"{name}" + (f"[{w.rank}/{w.world_size}]" if w.world_size > 1 else "")
     for i in tqdm(mine, desc=desc, disable=not (engine.progress and mine)):
         t0 = time.perf_counter()
@@ -276,7 +281,7 @@ def _run_items(engine: Engine, name: str, out: Path, todo: dict) -> int:
                                        "s": round(time.perf_counter() - t0, 4)})  # fmt: skip
     return len(mine)
 
-# %% ../nbs/12a_cache.ipynb #5d0e0f63
+# %% ../nbs/12a_cache.ipynb #2d63d236
 def run_stage(
     engine: Engine,
     name: str,  # a stage of the engine whose inputs have run
@@ -291,7 +296,10 @@ def run_stage(
     lock = _lock(engine, name)
     try:
         try:
-            decision = w.broadcast(_decide(engine, name, force) if w.main else None)
+            decision = w.broadcast(_decide(engine, name, force and not w.independent) if (w.main or w.independent) else None)
+            if w.independent and not st.per_item and not decision["reuse"]:
+                raise ValueError(f"stage {name!r} works on the whole dataset: a --shard run can only make per-image "
+                                 f"stages (use --until with a per-image stage, e.g. masks)")  # fmt: skip
         except Exception as e:  # reading the stage's inputs failed (a missing or unreadable data file, ...)
             raise StageFailed(name, out, e) from e
         if decision["reuse"]:
@@ -301,7 +309,7 @@ def run_stage(
                               done.get("output_fp", ""))  # fmt: skip
             engine.results[name] = res
             return res
-        if w.main:
+        if w.main or w.independent:
             out.mkdir(parents=True, exist_ok=True)
             _write_json(out / "STAGE.json", {**engine.identity(name), "key": key})
         w.barrier()
@@ -309,9 +317,15 @@ def run_stage(
         t0 = time.perf_counter()
         try:
             if st.per_item:
-                n = sum(w.gather(_run_items(engine, name, out, decision["todo"])))
+                n = sum(w.gather(_run_items(engine, name, out, decision["todo"], decision["ids"])))
+                if w.independent:  # one shard of a job array: its items are recorded; a later run finishes the stage
+                    res = StageResult(name, key, out, {"shard": f"{w.rank}/{w.world_size}"}, 0.0, False, n)
+                    engine.results[name] = res
+                    return res
                 w.barrier()
                 metrics = st.finish(engine, out) if st.finish is not None else {}
+            elif st.ranks == "main":
+                n, metrics = 1, w.broadcast((st.run(engine, out) or {}) if w.main else None)
             else:
                 n, metrics = 1, st.run(engine, out) or {}
         except Exception as e:
@@ -363,7 +377,7 @@ def _run(
 
 Engine.run = _run
 
-# %% ../nbs/12a_cache.ipynb #291ce0ce
+# %% ../nbs/12a_cache.ipynb #7d9c0844
 def _size(p: Path) -> int:
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
 

@@ -281,14 +281,19 @@ def configure_logging(
     root.setLevel(level)
     return root
 
-# %% ../nbs/00_core.ipynb #216682ba
+# %% ../nbs/00_core.ipynb #21000edf
 class Workers:
     "Rank and world size of this process, with barrier / broadcast / all-gather over torch.distributed (no-ops alone)."
 
-    def __init__(self, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        rank: int = 0,  # this process
+        world_size: int = 1,  # of this many
+        independent: bool = False,  # a shard of a job array: no process group, the collectives do nothing
+    ):
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
-        self.rank, self.world_size = rank, world_size
+        self.rank, self.world_size, self.independent = rank, world_size, independent
 
     @classmethod
     def current(cls) -> Workers:
@@ -299,20 +304,42 @@ class Workers:
             return cls(dist.get_rank(), dist.get_world_size())
         return cls()
 
+    @classmethod
+    def join(
+        cls,
+        device: torch.device | str = "cpu",  # this process's device: NCCL for CUDA, Gloo for the CPU
+    ) -> Workers:
+        "Join the process group torchrun describes (`WORLD_SIZE` > 1 in the environment) if not joined yet; `current()`."
+        import datetime
+
+        import torch.distributed as dist
+
+        if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and not dist.is_initialized():
+            device = torch.device(device)
+            if device.type == "cuda":
+                torch.cuda.set_device(device)
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=datetime.timedelta(hours=2))
+        return cls.current()
+
     @property
     def main(self) -> bool:
-        "True on rank 0 (the process that writes shared files and reports)."
-        return self.rank == 0
+        "True on rank 0 of a process group (the process that writes shared files and reports); never for a shard."
+        return self.rank == 0 and not self.independent
+
+    @property
+    def grouped(self) -> bool:
+        "True when the collectives talk to other processes."
+        return self.world_size > 1 and not self.independent
 
     def barrier(self):
-        if self.world_size > 1:
+        if self.grouped:
             import torch.distributed as dist
 
             dist.barrier()
 
     def broadcast(self, obj):
         "Rank 0's `obj` on every rank."
-        if self.world_size == 1:
+        if not self.grouped:
             return obj
         import torch.distributed as dist
 
@@ -321,8 +348,8 @@ class Workers:
         return box[0]
 
     def gather(self, obj) -> list:
-        "Every rank's `obj`, in rank order, on every rank."
-        if self.world_size == 1:
+        "Every rank's `obj`, in rank order, on every rank (a shard: its own only)."
+        if not self.grouped:
             return [obj]
         import torch.distributed as dist
 
@@ -331,4 +358,4 @@ class Workers:
         return out
 
     def __repr__(self):
-        return f"Workers(rank={self.rank}, world_size={self.world_size})"
+        return f"Workers(rank={self.rank}, world_size={self.world_size}{', independent' if self.independent else ''})"
