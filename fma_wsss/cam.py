@@ -77,7 +77,7 @@ def grad_cam(
         cams = cams.index_put((torch.tensor([b]), torch.tensor([c])), (act[b] @ weights)[None])
     return cams.view(B, C, h, w)
 
-# %% ../nbs/06_cam.ipynb #08db87f4
+# %% ../nbs/06_cam.ipynb #cac5c5c6
 SCORE_EPS = 1e-7  # METHOD 4: min-max normalisation eps
 
 
@@ -88,6 +88,8 @@ def upsample_cam(
     "(P,H,W) the CAM resized bilinearly (align_corners False) to `size`, same dtype (METHOD 4)."
     if size is None or tuple(size) == tuple(cam.shape[-2:]):
         return cam
+    if len(cam) == 0:  # no class: F.interpolate refuses empty tensors
+        return cam.new_zeros(0, *size)
     return F.interpolate(cam[None], size=tuple(int(v) for v in size), mode="bilinear", align_corners=False)[0]
 
 
