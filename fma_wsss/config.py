@@ -27,7 +27,7 @@ from .seeding import SeedSettings
 from .segmenter import SegmenterSettings
 from .train import PromptTrainSettings
 
-# %% ../nbs/12_config.ipynb #0e27caee
+# %% ../nbs/12_config.ipynb #168b12dd
 @dataclass
 class RunSettings:
     "How the run is executed; nothing here changes the results except `random_seed` (and `until`, which stops early)."
@@ -41,7 +41,7 @@ class RunSettings:
 
 def _seg_prompts_default() -> PromptTrainSettings:  # METHOD 2 and 7: VOC segmentation prompts
     return PromptTrainSettings(shared_ctx=False, name_position="before", learned_bg=True, loss="cam_activation",
-                               iterations=17000)  # fmt: skip
+                               iterations=17000, init_std=0.0125)  # fmt: skip
 
 
 def _seg_cams_default() -> CamSettings:  # METHOD 5: VOC segmentation prompts

@@ -304,7 +304,7 @@ def prompt_checkpoint(pipe, which: str) -> Path:
     "The prompts of set `which` that the CAMs use: the `checkpoint` step's if set, else the last."
     return find_prompts(pipe.path(f"prompts_{which}"), getattr(pipe.cfg, f"prompts_{which}").checkpoint, which)
 
-# %% ../nbs/13_pipeline.ipynb #f666b32e
+# %% ../nbs/13_pipeline.ipynb #904039b6
 def _cams_items(which: str):
     def items(pipe) -> dict[str, str]:
         prompts = pipe.output_fp(f"prompts_{which}")
@@ -335,7 +335,7 @@ def _cams_item(which: str):
 
 
 def load_cam(pipe, stage: str, id: str) -> tuple[np.ndarray, np.ndarray]:
-    "((P,H,W) float32 CAMs, (P,) int64 label values) of image `id` from CAM stage `stage` (cams_cls/cams_seg)."
+    "((P,H,W) float32 raw CAMs at the image size (infer.load_cams), (P,) int64 label values) of `id` from `stage` (cams_cls/cams_seg)."
     return load_cams(pipe.path(stage), id)
 
 # %% ../nbs/13_pipeline.ipynb #dcd017ba
@@ -454,7 +454,7 @@ def _segmenter_run(pipe, out: Path) -> dict:
     score = evaluate_segmenter(s, last_checkpoint(work), val, out_dir=out / "eval", device=str(dev))
     return {**_jsonable_score(score, "final"), "final_mmseg_miou": score["mmseg_miou"], "work_dir": str(work)}
 
-# %% ../nbs/13_pipeline.ipynb #8f625b72
+# %% ../nbs/13_pipeline.ipynb #2b3a8eda
 _CLIP_CODE, _CLIP_LIBS = ("clip", "prompts", "cam", "data"), ("torch", "open_clip_torch")
 STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("masks", (), _masks_settings, code=("masks", "sam", "data"),
@@ -468,11 +468,11 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
           items=_cams_items("cls"), run_item=_cams_item("cls"),
           doc="Grad-CAM + CAA with the classification prompts, METHOD 3-5"),
     Stage("bg_power", ("cams_cls", "masks"), lambda p: {"grid": p.cfg.seeds.bg_power_coarse_grid,
-          "use_masks": p.cfg.seeds.use_masks}, code=("seeding", "masks", "infer", "metrics"), run=_bg_power_run,
+          "use_masks": p.cfg.seeds.use_masks}, code=("seeding", "masks", "infer", "cam", "metrics"), run=_bg_power_run,
           data=lambda p: data_fingerprint(p, "heldout"), enabled=_chooses_bg_power,
           doc="the coarse bg_power chosen on the held-out subset, METHOD 8"),
     Stage("seeds_coarse", ("cams_cls", "masks", "bg_power"), _seeds_settings("coarse"),
-          code=("seeding", "masks", "infer", "metrics"), items=_seeds_items("coarse"), run_item=_seeds_item("coarse"),
+          code=("seeding", "masks", "infer", "cam", "metrics"), items=_seeds_items("coarse"), run_item=_seeds_item("coarse"),
           finish=_seeds_finish("coarse"), doc="coarse SAMS seeds, METHOD 8"),
     Stage("prompts_seg", ("seeds_coarse",), _prompt_settings("seg"), code=(*_CLIP_CODE, "losses", "train"),
           libs=_CLIP_LIBS, run=_prompts_run("seg"), data=data_fingerprint,
@@ -481,7 +481,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("cams_seg", ("prompts_seg",), _cams_settings("seg"), code=(*_CLIP_CODE, "infer"), libs=_CLIP_LIBS,
           items=_cams_items("seg"), run_item=_cams_item("seg"),
           doc="Grad-CAM (+ CAA for VOC) with the segmentation prompts"),
-    Stage("seeds_fine", ("cams_seg", "masks"), _seeds_settings("fine"), code=("seeding", "masks", "infer", "metrics"),
+    Stage("seeds_fine", ("cams_seg", "masks"), _seeds_settings("fine"), code=("seeding", "masks", "infer", "cam", "metrics"),
           items=_seeds_items("fine"), run_item=_seeds_item("fine"), finish=_seeds_finish("fine"),
           doc="fine SAMS seeds: the pseudo labels, METHOD 8"),
     Stage("segmenter", ("seeds_fine",), _segmenter_settings, code=("segmenter", "metrics", "data"),
