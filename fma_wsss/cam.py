@@ -148,7 +148,7 @@ def refine_cam(
     masked = Ak[None] * boxes[:, None, :].to(Ak.dtype)  # (P,N,N)
     return (masked @ cam.reshape(P, h * w, 1).to(Ak.dtype)).reshape(P, h, w).to(cam.dtype)
 
-# %% ../nbs/06_cam.ipynb #39e283e7
+# %% ../nbs/06_cam.ipynb #97c54310
 @dataclass
 class CamSettings:
     "How CAMs are made at inference for one prompt set (METHOD 3-5)."
@@ -160,7 +160,9 @@ class CamSettings:
     source: Literal["score", "raw"] = "score"  # METHOD 5: refine the normalised "score" or the "raw" CAM
     released_box_clip: bool = True  # METHOD 5: CLIP-ES's clipping of box ends (see box_mask)
     backward: Literal["batched", "loop"] = "batched"  # METHOD 3: one vmapped backward for all classes, or one per class
-    attn_dtype: Literal["fp16", "fp32"] = "fp16"  # METHOD 5: merged attention rounded to fp16 before CAA (the release), or fp32
+    attn_dtype: Literal["fp16", "fp32"] = (
+        "fp16"  # METHOD 5: merged attention rounded to fp16 before CAA (the release), or fp32
+    )
 
     def __post_init__(self):
         if self.attn_dtype not in ("fp16", "fp32"):
@@ -170,12 +172,12 @@ class CamSettings:
         if not 0 <= self.box_threshold <= 1:
             raise ValueError(f"CamSettings.box_threshold must be in [0, 1], got {self.box_threshold}")
 
-# %% ../nbs/06_cam.ipynb #70f03413
+# %% ../nbs/06_cam.ipynb #7c10c4b8
 def cam_grid(
     size: tuple[int, int],  # (H, W) image size
     patch: int = 16,  # the patch size
 ) -> tuple[int, int]:
-    "(h, w) patch grid of an image at inference: each side rounded up to a multiple of `patch`, divided by it (METHOD 1)."
+    "(h, w) patch grid of an image at inference: each side rounded up to a multiple of `patch`, / patch (METHOD 1)."
     H, W = inference_size(int(size[0]), int(size[1]), patch)
     return H // patch, W // patch
 

@@ -19,7 +19,7 @@ from .core import atomic_write_bytes, get_logger, guard_settings, shard
 # %% auto #0
 __all__ = ['CAM_FORMAT', 'cam_path', 'save_cams', 'load_cams', 'write_cam', 'write_cams']
 
-# %% ../nbs/08a_infer.ipynb #ad633e55
+# %% ../nbs/08a_infer.ipynb #1f108a9c
 CAM_FORMAT = 2  # `format` of the files: 2 = fp32 patch grid + image size
 
 
@@ -34,7 +34,7 @@ def save_cams(
     classes: np.ndarray,  # (P,) label values 1..C of the maps
     size: tuple[int, int],  # (H, W) of the image: the maps are resized to it when read
 ):
-    "Write `cam` as float32 (lossless for compute_cams' output), `classes` int64 and `size` into a compressed .npz, atomically."
+    "Write `cam` as float32 (compute_cams' output, unchanged), `classes` and `size` into a compressed .npz, atomically."
     cam = cam.detach().cpu().numpy() if isinstance(cam, torch.Tensor) else np.asarray(cam)
     if cam.dtype not in (np.float32, np.float16):
         raise ValueError(f"cam is {cam.dtype}: store float32 maps (compute_cams gives them); a cast would change seeds")
@@ -68,7 +68,9 @@ def load_cams(
     except Exception as e:
         raise ValueError(f"CAM file {p} is unreadable ({e}); delete it and run write_cams again to redo it") from e
     if cam.ndim != 3 or len(cam) != len(classes) or cam.dtype != np.float32:
-        raise ValueError(f"CAM file {p}: cam {cam.shape} {cam.dtype} does not match {len(classes)} classes; rerun write_cams")
+        raise ValueError(
+            f"CAM file {p}: cam {cam.shape} {cam.dtype} does not match {len(classes)} classes; rerun write_cams"
+        )
     if not np.isfinite(cam).all():
         raise ValueError(f"CAM file {p} holds NaN or infinite values; delete it and rerun write_cams for it")
     if resize:
@@ -98,7 +100,7 @@ def _cam_settings(clip, learner, dataset, cam_cfg) -> dict:
 def _check_settings(out_dir: Path, settings: dict):
     guard_settings(out_dir / "settings.json", settings, ValueError, "CAMs")
 
-# %% ../nbs/08a_infer.ipynb #9dd9d6b5
+# %% ../nbs/08a_infer.ipynb #8aaaa1fe
 def write_cam(
     clip,  # fma_wsss.clip.FrozenClip
     text_feats: torch.Tensor,  # (C+n_bg, D) the prompt set's features (computed once per split)
@@ -108,7 +110,7 @@ def write_cam(
     out_dir: Path | str,  # its `<id>.npz` goes here
     cam_cfg,  # fma_wsss.cam.CamSettings
 ) -> Path:
-    "Compute and store the raw patch-grid CAMs of one image (a (0,h,w) map when it has no foreground label); returns the file."
+    "Compute and store the raw patch-grid CAMs of one image ((0,h,w) if it has no foreground label); returns the file."
     from fma_wsss.cam import compute_cams
     from fma_wsss.data import read_image
 
@@ -118,7 +120,7 @@ def write_cam(
     save_cams(path, cam, labels, image.shape[:2])
     return path
 
-# %% ../nbs/08a_infer.ipynb #4f6ccf10
+# %% ../nbs/08a_infer.ipynb #1c190350
 def write_cams(
     clip,  # fma_wsss.clip.FrozenClip on `device`
     learner,  # fma_wsss.prompts.PromptLearner (trained)
@@ -131,7 +133,7 @@ def write_cams(
     callback: Callable[[str], None] | None = None,  # called with each id after its file is written
     ids: list[str] | None = None,  # a subset of dataset.ids to do; default all
 ) -> Path:
-    "CAMs of every image (METHOD 3-5) as `<id>.npz` (`cam` (P,h,w) float32 patch grid, `classes` int64 1..C, `size`); resumable."
+    "CAMs of every image (METHOD 3-5) as `<id>.npz` (`cam` (P,h,w) fp32 patch grid, `classes` 1..C, `size`); resumable."
     out_dir, device = Path(out_dir), torch.device(device)
     if clip.device.type != device.type:
         raise ValueError(

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 __all__ = ['contrastive_pairs', 'multilabel_contrastive_loss', 'present_from_seed', 'cam_activation_count',
            'cam_activation_terms', 'cam_activation_loss']
 
-# %% ../nbs/07_losses.ipynb #3327b3ef
+# %% ../nbs/07_losses.ipynb #58a5fea9
 def _at_least_f32(x: torch.Tensor) -> torch.Tensor:
     "fp16/bf16 -> fp32; fp32 and fp64 unchanged (so float64 gradient checks stay exact)."
     return x.to(torch.promote_types(x.dtype, torch.float32))
@@ -32,7 +32,7 @@ def multilabel_contrastive_loss(
     labels: torch.Tensor,  # (B,C) {0,1} (bool or number): 1 = class present
     weight: torch.Tensor | None = None,  # (B,) factor of each image's pair terms; None: 1/(pairs in this batch)
 ) -> torch.Tensor:
-    "METHOD 6 contrastive loss: sum over (image, positive) pairs of weight_i * -log(e^S_p / (e^S_p + sum_neg e^S_j)); the mean by default."
+    "METHOD 6 contrastive loss: sum over (image, positive) pairs of weight_i * -log(e^S_p / (e^S_p + sum_neg e^S_j))."
     if logits.ndim != 2 or logits.shape != labels.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} must both be (B,C)")
     s = _at_least_f32(logits)

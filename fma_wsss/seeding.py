@@ -368,4 +368,6 @@ class SeedSettings:
     bg_power_coarse: float = 0.6  # METHOD 8: background exponent p of the coarse seeds
     bg_power_fine: float = 0.7  # METHOD 8: background exponent p of the fine seeds
     use_masks: bool = True  # METHOD 8; False: seeds from CAM scores alone (METHOD 4, the ablation without SAMS)
-    bg_power_coarse_grid: list[float] = field(default_factory=list)  # METHOD 8: if set, the coarse p is chosen among these on the held-out subset
+    bg_power_coarse_grid: list[float] = field(
+        default_factory=list
+    )  # METHOD 8: if set, the coarse p is chosen among these on the held-out subset

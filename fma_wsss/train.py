@@ -238,7 +238,7 @@ def lr_at(
     span = max(iters - warmup_iters, 1)
     return 0.5 * lr * (1 + math.cos(math.pi * min(step - warmup_iters, span) / span))
 
-# %% ../nbs/08_train.ipynb #8660a027
+# %% ../nbs/08_train.ipynb #ac88213a
 LOSSES = ("contrastive", "cam_activation", "joint")  # METHOD 6/7
 PRECISIONS = ("fp16", "bf16", "fp32")  # METHOD 7
 _LEARNER_SETS = {"contrastive": ("cls",), "cam_activation": ("seg",), "joint": ("cls", "seg")}
@@ -248,10 +248,16 @@ _LEARNER_SETS = {"contrastive": ("cls",), "cam_activation": ("seg",), "joint": (
 class TrainSettings:
     "How one prompt set is trained (METHOD 6, 7); defaults are VOC classification prompts."
 
-    loss: Literal["contrastive", "cam_activation", "joint"] = "contrastive"  # METHOD 6: joint = both sets together (the paper's text, an ablation)
+    loss: Literal["contrastive", "cam_activation", "joint"] = (
+        "contrastive"  # METHOD 6: joint = both sets together (the paper's text, an ablation)
+    )
     iterations: int = 1800  # METHOD 7: optimizer steps T
-    checkpoint: int | None = None  # METHOD 7: the step whose prompts are used downstream (always saved); None = the last
-    stop_at_checkpoint: bool = True  # end after `checkpoint` (nothing later is used); the lr schedule still spans `iterations`
+    checkpoint: int | None = (
+        None  # METHOD 7: the step whose prompts are used downstream (always saved); None = the last
+    )
+    stop_at_checkpoint: bool = (
+        True  # end after `checkpoint` (nothing later is used); the lr schedule still spans `iterations`
+    )
     lr: float = 1e-3  # METHOD 7: peak learning rate of the cosine
     warmup_iters: int = 500  # METHOD 7: constant-lr steps before the cosine
     warmup_lr: float = 1e-5  # METHOD 7: the constant lr of the warm-up
@@ -263,9 +269,15 @@ class TrainSettings:
     long_side: tuple[int, int] = SCALE_RANGE_VOC  # METHOD 7: random rescale range of the long side
     color_jitter: bool = True  # METHOD 7: colour jitter
     hflip: bool = True  # METHOD 7: random horizontal flip
-    present_from: Literal["seed", "labels"] = "seed"  # METHOD 6: CAM-loss classes from the cropped seed (VOC) or the image labels (COCO)
-    precision: Literal["fp16", "bf16", "fp32"] = "fp16"  # METHOD 7: the release's fp16 (weights, autocast, scaler) on CUDA; the CPU runs fp32
-    loss_chunks: int = 1  # METHOD 7: each loss normalised within this many equal chunks of the batch, chunk losses averaged (COCO 4 / 8)
+    present_from: Literal["seed", "labels"] = (
+        "seed"  # METHOD 6: CAM-loss classes from the cropped seed (VOC) or the image labels (COCO)
+    )
+    precision: Literal["fp16", "bf16", "fp32"] = (
+        "fp16"  # METHOD 7: the release's fp16 (weights, autocast, scaler) on CUDA; the CPU runs fp32
+    )
+    loss_chunks: int = (
+        1  # METHOD 7: losses normalised within this many equal chunks of the batch, then averaged (COCO 4/8)
+    )
     num_workers: int = 0  # data-loader worker processes (no effect on the result)
     log_every: int = 10  # a log.csv row every N steps
     save_every: int = 0  # a checkpoint every N steps (0: only `checkpoint` and the end)
@@ -408,7 +420,7 @@ def step_weights(
     inv = torch.where(total > 0, 1.0 / (K * total.clamp(min=1)), torch.zeros_like(total))
     return [{term: inv[t, ch] for t, term in enumerate(_terms(cfg))} for ch in chunks]
 
-# %% ../nbs/08_train.ipynb #542c6946
+# %% ../nbs/08_train.ipynb #4214e20c
 def prompt_loss(
     cfg: TrainSettings,  # the loss and the present-class rule
     clip,  # fma_wsss.clip.FrozenClip
@@ -427,7 +439,9 @@ def prompt_loss(
     if cfg.loss in ("contrastive", "joint"):
         lrn = learners["cls"]
         text = lrn()
-        l = multilabel_contrastive_loss(clip.logits(feats.image_emb.detach(), text[: lrn.n_fg]), labels, w.get("contrastive"))
+        l = multilabel_contrastive_loss(
+            clip.logits(feats.image_emb.detach(), text[: lrn.n_fg]), labels, w.get("contrastive")
+        )
         loss, parts["contrastive"] = loss + l, float(l.detach())
     if need_cam:
         lrn, seed = learners["seg"], batch["seed"].to(device)
@@ -677,7 +691,7 @@ def _train_step(
     _optimizer_step(opt, [p for g in opt.param_groups for p in g["params"]], scaler, world, [total])
     return total
 
-# %% ../nbs/08_train.ipynb #156b6f4a
+# %% ../nbs/08_train.ipynb #f6db1675
 def train_prompts(
     cfg: TrainSettings,  # what to train and how
     clip,  # fma_wsss.clip.FrozenClip (frozen, on `device`)
@@ -705,7 +719,10 @@ def train_prompts(
     opt = torch.optim.SGD(params, lr=cfg.warmup_lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     prec = training_precision(cfg.precision, device)
     scaler = torch.amp.GradScaler(device.type, init_scale=GRAD_SCALER_INIT) if prec.grad_scaling else None
-    autocast = lambda: torch.autocast(device.type, dtype=prec.autocast_dtype, enabled=prec.autocast_dtype is not None)  # noqa: E731
+
+    def autocast():
+        return torch.autocast(device.type, dtype=prec.autocast_dtype, enabled=prec.autocast_dtype is not None)
+
     tclip = clip if prec.clip_dtype in (None, clip.dtype) else copy.deepcopy(clip).to(prec.clip_dtype)  # METHOD 7: fp16
     start = _resume(out_dir, cfg, random_seed, learners, opt, scaler) if resume else 0
     if rank == 0:
@@ -720,7 +737,9 @@ def train_prompts(
     it, log, saves, end = iter(loader), get_logger("fma_wsss.train"), cfg.save_steps(), cfg.last_step()
     saved = _bind(learners, tclip)  # the learners encode their prompts with the training CLIP
     try:
-        for step in tqdm(range(start, end), initial=start, total=end, disable=rank != 0, desc=f"prompts {'+'.join(learners)}"):
+        for step in tqdm(
+            range(start, end), initial=start, total=end, disable=rank != 0, desc=f"prompts {'+'.join(learners)}"
+        ):
             t0, lr = time.perf_counter(), lr_at(step, cfg.iterations, cfg.lr, cfg.warmup_iters, cfg.warmup_lr)
             batches = [next(it) for _ in range(cfg.grad_accum)]
             total = _train_step(cfg, tclip, learners, batches, opt, lr, autocast, scaler, device, world)

@@ -15,7 +15,10 @@ from fma_wsss.pipeline import Pipeline, clip_model, dataset, mask_store, prompt_
 from fma_wsss.prompts import PromptLearner
 from fma_wsss.seeding import make_seeds, seed_from_runs, seed_image
 
-KINDS = {"coarse": ("cams_cls", "cls", "cam_cls", "bg_power_coarse"), "fine": ("cams_seg", "seg", "cam_seg", "bg_power_fine")}
+KINDS = {
+    "coarse": ("cams_cls", "cls", "cam_cls", "bg_power_coarse"),
+    "fine": ("cams_seg", "seg", "cam_seg", "bg_power_fine"),
+}
 
 
 def _scaled_copy(src, dst, ids, k):
@@ -47,7 +50,9 @@ def test_stored_cams_change_no_seed(tmp_path):
         with torch.no_grad():
             text = learner()
         scaled = {k: _scaled_copy(cams, tmp_path / f"{kind}{k}", ds.ids, k) for k in (-3, 5, -40)}
-        remade = {k: make_seeds(ds, d, store, p, tmp_path / f"seeds_{kind}{k}", progress=False) for k, d in scaled.items()}
+        remade = {
+            k: make_seeds(ds, d, store, p, tmp_path / f"seeds_{kind}{k}", progress=False) for k, d in scaled.items()
+        }
         for i in ds.ids:
             written = read_label(seed_dir(pipe, kind) / f"{i}.png", ds.vocab.num_classes)
             assert np.array_equal(written, seed_image(cams, store, i, p)), (kind, i)
@@ -70,7 +75,9 @@ def test_pair_split_files_pass_data_check(tmp_path):
     split_dir = root / "VOCdevkit" / "VOC2012" / "ImageSets" / "Segmentation"
     plain = {f.stem: f.read_text().split() for f in split_dir.glob("*.txt")}
     for name, ids in plain.items():
-        (split_dir / f"{name}.txt").write_text("".join(f"/JPEGImages/{i}.jpg /SegmentationClassAug/{i}.png\n" for i in ids))
+        (split_dir / f"{name}.txt").write_text(
+            "".join(f"/JPEGImages/{i}.jpg /SegmentationClassAug/{i}.png\n" for i in ids)
+        )
     lines, problems = check_dataset(root, "voc")
     assert problems == [], problems
     pipe = Pipeline(load_config("paper-voc", {"data.root": str(root)}), {}, tmp_path / "cache", progress=False)
