@@ -17,9 +17,12 @@ from tqdm import tqdm  # text bar: renders in papermill HTML reports, no widget 
 from .core import atomic_write_bytes, get_logger, guard_settings, shard
 
 # %% auto #0
-__all__ = ['cam_path', 'save_cams', 'load_cams', 'write_cam', 'write_cams']
+__all__ = ['CAM_FORMAT', 'cam_path', 'save_cams', 'load_cams', 'write_cam', 'write_cams']
 
-# %% ../nbs/08a_infer.ipynb #dfcd723c
+# %% ../nbs/08a_infer.ipynb #1f108a9c
+CAM_FORMAT = 2  # `format` of the files: 2 = fp32 patch grid + image size
+
+
 def cam_path(out_dir: Path | str, id: str) -> Path:
     "Where the CAMs of image `id` live."
     return Path(out_dir) / f"{id}.npz"
@@ -27,38 +30,54 @@ def cam_path(out_dir: Path | str, id: str) -> Path:
 
 def save_cams(
     path: Path | str,  # destination .npz
-    cam: np.ndarray | torch.Tensor,  # (P,H,W) float CAMs
+    cam: np.ndarray | torch.Tensor,  # (P,h,w) float raw CAMs at the patch grid (compute_cams)
     classes: np.ndarray,  # (P,) label values 1..C of the maps
+    size: tuple[int, int],  # (H, W) of the image: the maps are resized to it when read
 ):
-    "Write `cam` as float16 divided by each map's max |value| (`scale`, float32) and `classes` as int64 into a compressed .npz, atomically."
-    cam = (cam.detach().cpu().numpy() if isinstance(cam, torch.Tensor) else np.asarray(cam)).astype(np.float32)
+    "Write `cam` as float32 (compute_cams' output, unchanged), `classes` and `size` into a compressed .npz, atomically."
+    cam = cam.detach().cpu().numpy() if isinstance(cam, torch.Tensor) else np.asarray(cam)
+    if cam.dtype not in (np.float32, np.float16):
+        raise ValueError(f"cam is {cam.dtype}: store float32 maps (compute_cams gives them); a cast would change seeds")
     classes = np.asarray(classes, np.int64)
     if cam.ndim != 3 or cam.shape[0] != classes.shape[0]:
-        raise ValueError(f"cam {cam.shape} must be (P,H,W) with P = len(classes) = {classes.shape[0]}")
-    scale = np.abs(cam).max((1, 2), initial=0.0)
-    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)  # an all-zero map keeps scale 1
+        raise ValueError(f"cam {cam.shape} must be (P,h,w) with P = len(classes) = {classes.shape[0]}")
+    size = np.asarray(size, np.int64).reshape(-1)
+    if size.shape != (2,) or (size < 1).any():
+        raise ValueError(f"size {size.tolist()} must be the image's (H, W)")
     buf = io.BytesIO()
-    np.savez_compressed(buf, cam=(cam / scale[:, None, None]).astype(np.float16), scale=scale, classes=classes)
+    np.savez_compressed(buf, cam=cam.astype(np.float32), classes=classes, size=size, format=np.int64(CAM_FORMAT))
     atomic_write_bytes(path, buf.getvalue())
 
 
 def load_cams(
     out_dir: Path | str,  # a write_cams folder
     id: str,  # image id
+    resize: bool = True,  # resize to the image size (upsample_cam); False: the stored patch-grid maps
 ) -> tuple[np.ndarray, np.ndarray]:
-    "((P,H,W) float32 CAMs, (P,) int64 label values 1..C) of image `id`."
+    "((P,H,W) float32 raw CAMs at the image size, or (P,h,w) with resize=False; (P,) int64 label values 1..C)."
+    from fma_wsss.cam import upsample_cam
+
     p = cam_path(out_dir, id)
     if not p.is_file():
         raise FileNotFoundError(f"no CAMs for {id!r}: {p} is missing; run write_cams for this split first")
     try:
         with np.load(p) as z:
-            cam, classes = z["cam"], z["classes"]
-            scale = z["scale"] if "scale" in z.files else np.ones(len(cam), np.float32)  # files written before `scale`
+            if "format" not in z.files or int(z["format"]) != CAM_FORMAT:
+                raise ValueError(f"not format {CAM_FORMAT} (fp32 patch grid); it was written by an older fma_wsss")
+            cam, classes, size = z["cam"], z["classes"].astype(np.int64).reshape(-1), z["size"]
     except Exception as e:
         raise ValueError(f"CAM file {p} is unreadable ({e}); delete it and run write_cams again to redo it") from e
-    return cam.astype(np.float32) * scale.astype(np.float32)[:, None, None], classes.astype(np.int64)
+    if cam.ndim != 3 or len(cam) != len(classes) or cam.dtype != np.float32:
+        raise ValueError(
+            f"CAM file {p}: cam {cam.shape} {cam.dtype} does not match {len(classes)} classes; rerun write_cams"
+        )
+    if not np.isfinite(cam).all():
+        raise ValueError(f"CAM file {p} holds NaN or infinite values; delete it and rerun write_cams for it")
+    if resize:
+        cam = upsample_cam(torch.from_numpy(cam), tuple(int(v) for v in size)).numpy()
+    return cam, classes
 
-# %% ../nbs/08a_infer.ipynb #28cb0bef
+# %% ../nbs/08a_infer.ipynb #4be76c76
 def _tensor_digest(state: dict) -> str:
     h = hashlib.sha256()
     for k in sorted(state):
@@ -81,7 +100,7 @@ def _cam_settings(clip, learner, dataset, cam_cfg) -> dict:
 def _check_settings(out_dir: Path, settings: dict):
     guard_settings(out_dir / "settings.json", settings, ValueError, "CAMs")
 
-# %% ../nbs/08a_infer.ipynb #e393f64c
+# %% ../nbs/08a_infer.ipynb #8aaaa1fe
 def write_cam(
     clip,  # fma_wsss.clip.FrozenClip
     text_feats: torch.Tensor,  # (C+n_bg, D) the prompt set's features (computed once per split)
@@ -91,20 +110,17 @@ def write_cam(
     out_dir: Path | str,  # its `<id>.npz` goes here
     cam_cfg,  # fma_wsss.cam.CamSettings
 ) -> Path:
-    "Compute and store the CAMs of one image (an empty (0,H,W) map when it has no foreground label); returns the file."
+    "Compute and store the raw patch-grid CAMs of one image ((0,h,w) if it has no foreground label); returns the file."
     from fma_wsss.cam import compute_cams
     from fma_wsss.data import read_image
 
     image, labels = read_image(dataset.image_path(id)), dataset.image_labels(id)
-    if len(labels):
-        cam = compute_cams(clip, text_feats, n_fg, image, labels, cam_cfg)
-    else:
-        cam = np.zeros((0, *image.shape[:2]), np.float32)
+    cam = compute_cams(clip, text_feats, n_fg, image, labels, cam_cfg)  # (0,h,w) when there is no label
     path = cam_path(out_dir, id)
-    save_cams(path, cam, labels)
+    save_cams(path, cam, labels, image.shape[:2])
     return path
 
-# %% ../nbs/08a_infer.ipynb #ae684df3
+# %% ../nbs/08a_infer.ipynb #1c190350
 def write_cams(
     clip,  # fma_wsss.clip.FrozenClip on `device`
     learner,  # fma_wsss.prompts.PromptLearner (trained)
@@ -117,7 +133,7 @@ def write_cams(
     callback: Callable[[str], None] | None = None,  # called with each id after its file is written
     ids: list[str] | None = None,  # a subset of dataset.ids to do; default all
 ) -> Path:
-    "CAMs of every image (METHOD 3-5) as `<id>.npz` (`cam` (P,H,W) float16 times `scale` (P,), `classes` int64 1..C); resumable."
+    "CAMs of every image (METHOD 3-5) as `<id>.npz` (`cam` (P,h,w) fp32 patch grid, `classes` 1..C, `size`); resumable."
     out_dir, device = Path(out_dir), torch.device(device)
     if clip.device.type != device.type:
         raise ValueError(

@@ -9,33 +9,45 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['multilabel_contrastive_loss', 'present_from_seed', 'cam_activation_terms', 'cam_activation_loss']
+__all__ = ['contrastive_pairs', 'multilabel_contrastive_loss', 'present_from_seed', 'cam_activation_count',
+           'cam_activation_terms', 'cam_activation_loss']
 
-# %% ../nbs/07_losses.ipynb #d7af5eab
+# %% ../nbs/07_losses.ipynb #58a5fea9
 def _at_least_f32(x: torch.Tensor) -> torch.Tensor:
     "fp16/bf16 -> fp32; fp32 and fp64 unchanged (so float64 gradient checks stay exact)."
     return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
+def contrastive_pairs(
+    labels: torch.Tensor,  # (B,C) {0,1} (bool or number): 1 = class present
+) -> torch.Tensor:
+    "(B,) int64: the (image, positive) pairs each image adds to the loss, |Pos_i| if it has a negative too, else 0."
+    pos = labels.bool()
+    ok = pos.any(1) & (~pos).any(1)
+    return (pos.sum(1) * ok).long()
+
+
 def multilabel_contrastive_loss(
     logits: torch.Tensor,  # (B,C) float logits over the foreground classes
     labels: torch.Tensor,  # (B,C) {0,1} (bool or number): 1 = class present
+    weight: torch.Tensor | None = None,  # (B,) factor of each image's pair terms; None: 1/(pairs in this batch)
 ) -> torch.Tensor:
-    "METHOD 6 contrastive loss: mean over (image, positive) pairs of -log(e^S_p / (e^S_p + sum_neg e^S_j)); fp32 (fp64) scalar."
+    "METHOD 6 contrastive loss: sum over (image, positive) pairs of weight_i * -log(e^S_p / (e^S_p + sum_neg e^S_j))."
     if logits.ndim != 2 or logits.shape != labels.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} must both be (B,C)")
     s = _at_least_f32(logits)
     pos = labels.bool()
-    neg = ~pos
-    ok = pos.any(1) & neg.any(1)  # images with >=1 positive and >=1 negative
+    n = contrastive_pairs(labels)
+    ok = n > 0  # images with >=1 positive and >=1 negative
+    if weight is None:
+        total = n.sum()
+        weight = torch.full_like(s[:, 0], 1.0 / total.item() if total > 0 else 0.0)
     lse_neg = torch.logsumexp(s.masked_fill(pos, float("-inf")), dim=1, keepdim=True)  # (B,1); -inf if no negative
+    l = F.softplus(lse_neg.masked_fill(~ok[:, None], 0.0) - s)  # finite everywhere; masked terms never count
     pairs = pos & ok[:, None]
-    if not pairs.any():
-        return s.sum() * 0.0  # zero that still carries a graph to the prompts
-    l = F.softplus(lse_neg.masked_fill(~ok[:, None], 0.0) - s)  # masked rows never reach the mean
-    return l[pairs].mean()
+    return torch.where(pairs, l * weight.to(s)[:, None], 0.0).sum()  # a zero with a graph when no image qualifies
 
-# %% ../nbs/07_losses.ipynb #ab262263
+# %% ../nbs/07_losses.ipynb #756ecb01
 def present_from_seed(
     seed: torch.Tensor,  # (B,H,W) int seed labels 0..C, 255 ignore
     num_fg: int,  # C, the number of foreground classes
@@ -44,33 +56,43 @@ def present_from_seed(
     labels = torch.arange(1, num_fg + 1, device=seed.device)
     return (seed.flatten(1)[:, :, None] == labels).any(1)
 
-# %% ../nbs/07_losses.ipynb #5a06e6f7
+# %% ../nbs/07_losses.ipynb #083b3325
+def cam_activation_count(
+    seed: torch.Tensor,  # (B,H,W) int seed labels 0..C, 255 ignore
+    present: torch.Tensor,  # (B,C) bool classes the loss is taken for
+    ignore_index: int = 255,  # seed label that counts as neither F nor B
+) -> torch.Tensor:
+    "(B,) int64: each image's share of N = sum_p (|F_p| + |B_p|), i.e. |P_i| times its non-ignored pixels (METHOD 6)."
+    return present.bool().sum(1).long() * (seed != ignore_index).flatten(1).sum(1).long()
+
+
 def cam_activation_terms(
     cam: torch.Tensor,  # (B,C,h,w) float raw CAM (one channel per foreground class)
     seed: torch.Tensor,  # (B,H,W) int64 seed labels 0..C, 255 ignore
     present: torch.Tensor,  # (B,C) bool classes the loss is taken for
     ignore_index: int = 255,  # seed label that counts as neither F nor B
+    weight: torch.Tensor | None = None,  # (B,) factor of each image's terms; None: 1/N of this batch
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    "METHOD 6 (L_fg, L_bg), fp32 (fp64 for fp64 input) scalars, both divided by the batch-pooled N."
+    "METHOD 6 (L_fg, L_bg), fp32 (fp64 for fp64 input) scalars: each image's sums times its weight (1/N by default)."
     B, C = cam.shape[:2]
     if seed.ndim != 3 or seed.shape[0] != B or present.shape != (B, C):
         raise ValueError(
             f"cam {tuple(cam.shape)}, seed {tuple(seed.shape)}, present {tuple(present.shape)}: "
             "expected (B,C,h,w), (B,H,W), (B,C)"
         )
+    if weight is None:
+        n = cam_activation_count(seed, present, ignore_index).sum().item()
+        weight = torch.full((B,), 1.0 / n if n else 0.0, device=cam.device)
     up = F.interpolate(_at_least_f32(cam), size=seed.shape[-2:], mode="bilinear", align_corners=False)  # (B,C,H,W)
     lab = seed.long()[:, None]  # (B,1,H,W)
     cls = torch.arange(1, C + 1, device=cam.device)[None, :, None, None]
     pres = present.bool()[:, :, None, None]
     fg = (lab == cls) & pres  # F_p
     bg = (lab != cls) & (lab != ignore_index) & pres  # B_p
-    n = fg.sum() + bg.sum()
-    if n == 0:
-        zero = cam.sum() * 0.0
-        return zero, zero
     m = up.detach().masked_fill(~fg, float("-inf")).amax((2, 3), keepdim=True).clamp(min=0)  # m_p; 0 if F empty
-    l_fg = ((m - up).abs() * fg).sum() / n
-    l_bg = (up.clamp(min=0) * bg).sum() / n
+    w = weight.to(up)[:, None, None, None]
+    l_fg = torch.where(fg, (m - up).abs() * w, 0.0).sum()  # zeros with a graph when nothing counts
+    l_bg = torch.where(bg, up.clamp(min=0) * w, 0.0).sum()
     return l_fg, l_bg
 
 
@@ -79,7 +101,8 @@ def cam_activation_loss(
     seed: torch.Tensor,  # (B,H,W) int64 seed labels 0..C, 255 ignore
     present: torch.Tensor,  # (B,C) bool classes the loss is taken for
     ignore_index: int = 255,  # seed label ignored
+    weight: torch.Tensor | None = None,  # (B,) per-image factor; None: 1/N of this batch
 ) -> torch.Tensor:
     "METHOD 6 CAM activation loss L_fg + L_bg, an fp32 scalar."
-    l_fg, l_bg = cam_activation_terms(cam, seed, present, ignore_index)
+    l_fg, l_bg = cam_activation_terms(cam, seed, present, ignore_index, weight)
     return l_fg + l_bg
