@@ -27,7 +27,7 @@ from .seeding import SeedSettings
 from .segmenter import SegmenterSettings
 from .train import PromptTrainSettings
 
-# %% ../nbs/12_config.ipynb #5880108b
+# %% ../nbs/12_config.ipynb #fe3ba688
 @dataclass
 class RunSettings:
     "How the run is executed; nothing here changes the results except `random_seed` (and `until`, which stops early)."
@@ -42,7 +42,7 @@ class RunSettings:
 
 def _seg_prompts_default() -> PromptTrainSettings:  # METHOD 2 and 7: VOC segmentation prompts
     return PromptTrainSettings(shared_ctx=False, name_position="before", learned_bg=True, loss="cam_activation",
-                               iterations=17000)  # fmt: skip
+                               iterations=17000, init_std=0.0125)  # fmt: skip
 
 
 def _seg_cams_default() -> CamSettings:  # METHOD 5: VOC segmentation prompts

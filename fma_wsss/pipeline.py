@@ -33,7 +33,7 @@ __all__ = ['STAGES', 'Pipeline', 'dataset', 'file_hashes', 'item_fingerprints', 
            'clip_model', 'resolved_masks', 'mask_generator', 'weights_used', 'mask_store', 'prompt_learner',
            'prompt_checkpoint', 'load_cam', 'seed_dir', 'run_pipeline', 'stage_table', 'example_ids']
 
-# %% ../nbs/13_pipeline.ipynb #f20012eb
+# %% ../nbs/13_pipeline.ipynb #9c50de63
 class Pipeline(Engine):
     "The cached stages of one run configuration (see `fma_wsss.cache.Engine`)."
 
@@ -56,13 +56,27 @@ class Pipeline(Engine):
     def metrics(self) -> dict:
         "Per stage: key, reuse, seconds, items computed and metrics; the headline `*miou` values; totals."
         out = {
-            "stages": {k: {"key": r.key, "reused": r.reused, "seconds": round(r.seconds, 3), "computed": r.computed,
-                           **r.metrics} for k, r in self.results.items()},  # fmt: skip
+            "stages": {
+                k: {
+                    "key": r.key,
+                    "reused": r.reused,
+                    "seconds": round(r.seconds, 3),
+                    "computed": r.computed,
+                    **r.metrics,
+                }
+                for k, r in self.results.items()
+            },  # fmt: skip
             "resolved": self.resolved,
             "meaningless": bool(self.cfg.run.meaningless or self.resolved.get("meaningless")),
         }
         for r in self.results.values():
-            out.update({m: v for m, v in r.metrics.items() if m.endswith("miou") and (v is None or isinstance(v, (int, float)))})
+            out.update(
+                {
+                    m: v
+                    for m, v in r.metrics.items()
+                    if m.endswith("miou") and (v is None or isinstance(v, (int, float)))
+                }
+            )
         out["seconds_computed"] = round(sum(r.seconds for r in self.results.values() if not r.reused), 3)
         return out
 
@@ -112,7 +126,7 @@ def data_fingerprint(pipe, part: str = "train") -> dict:
     "What identifies a whole dataset part in a stage key: its name, split, vocabulary, ids and content."
     return {**dataset(pipe, part).key(), "content": settings_hash(sorted(item_fingerprints(pipe, part).items()))}
 
-# %% ../nbs/13_pipeline.ipynb #f3804d9d
+# %% ../nbs/13_pipeline.ipynb #53505cbc
 def device(pipe) -> torch.device:
     "The torch device of the run (`run.device`; `cuda:LOCAL_RANK` under torchrun)."
     if "device" not in pipe.memo:
@@ -145,7 +159,9 @@ def resolved_clip(pipe) -> dict:
         if not c.fallback:
             raise WeightsNotFoundError(why + " (or set clip.fallback to run untrained)")
         arch, weights = ("tiny", "random") if c.fallback == "tiny" else (arch, "random")
-        pipe.log.warning(f"CLIP {c.arch}/{c.weights}: {why}; using an untrained {arch}: the numbers of this run are meaningless")
+        pipe.log.warning(
+            f"CLIP {c.arch}/{c.weights}: {why}; using an untrained {arch}: the numbers of this run are meaningless"
+        )
     if weights == "random":
         pipe.resolved["meaningless"] = True
     pipe.resolved["clip"] = {"arch": arch, "weights": weights}
@@ -304,7 +320,7 @@ def prompt_checkpoint(pipe, which: str) -> Path:
     "The prompts of set `which` that the CAMs use: the `checkpoint` step's if set, else the last."
     return find_prompts(pipe.path(f"prompts_{which}"), getattr(pipe.cfg, f"prompts_{which}").checkpoint, which)
 
-# %% ../nbs/13_pipeline.ipynb #f666b32e
+# %% ../nbs/13_pipeline.ipynb #949c7e15
 def _cams_items(which: str):
     def items(pipe) -> dict[str, str]:
         prompts = pipe.output_fp(f"prompts_{which}")
@@ -335,7 +351,7 @@ def _cams_item(which: str):
 
 
 def load_cam(pipe, stage: str, id: str) -> tuple[np.ndarray, np.ndarray]:
-    "((P,H,W) float32 CAMs, (P,) int64 label values) of image `id` from CAM stage `stage` (cams_cls/cams_seg)."
+    "((P,H,W) float32 raw CAMs at image size (infer.load_cams), (P,) int64 labels) of `id` from cams_cls/cams_seg."
     return load_cams(pipe.path(stage), id)
 
 # %% ../nbs/13_pipeline.ipynb #dcd017ba
@@ -454,7 +470,7 @@ def _segmenter_run(pipe, out: Path) -> dict:
     score = evaluate_segmenter(s, last_checkpoint(work), val, out_dir=out / "eval", device=str(dev))
     return {**_jsonable_score(score, "final"), "final_mmseg_miou": score["mmseg_miou"], "work_dir": str(work)}
 
-# %% ../nbs/13_pipeline.ipynb #8f625b72
+# %% ../nbs/13_pipeline.ipynb #4fdb54c3
 _CLIP_CODE, _CLIP_LIBS = ("clip", "prompts", "cam", "data"), ("torch", "open_clip_torch")
 STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("masks", (), _masks_settings, code=("masks", "sam", "data"),
@@ -468,11 +484,12 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
           items=_cams_items("cls"), run_item=_cams_item("cls"),
           doc="Grad-CAM + CAA with the classification prompts, METHOD 3-5"),
     Stage("bg_power", ("cams_cls", "masks"), lambda p: {"grid": p.cfg.seeds.bg_power_coarse_grid,
-          "use_masks": p.cfg.seeds.use_masks}, code=("seeding", "masks", "infer", "metrics"), run=_bg_power_run,
+          "use_masks": p.cfg.seeds.use_masks}, code=("seeding", "masks", "infer", "cam", "metrics"), run=_bg_power_run,
           data=lambda p: data_fingerprint(p, "heldout"), enabled=_chooses_bg_power,
           doc="the coarse bg_power chosen on the held-out subset, METHOD 8"),
     Stage("seeds_coarse", ("cams_cls", "masks", "bg_power"), _seeds_settings("coarse"),
-          code=("seeding", "masks", "infer", "metrics"), items=_seeds_items("coarse"), run_item=_seeds_item("coarse"),
+          code=("seeding", "masks", "infer", "cam", "metrics"), items=_seeds_items("coarse"),
+          run_item=_seeds_item("coarse"),
           finish=_seeds_finish("coarse"), doc="coarse SAMS seeds, METHOD 8"),
     Stage("prompts_seg", ("seeds_coarse",), _prompt_settings("seg"), code=(*_CLIP_CODE, "losses", "train"),
           libs=_CLIP_LIBS, run=_prompts_run("seg"), data=data_fingerprint,
@@ -481,7 +498,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("cams_seg", ("prompts_seg",), _cams_settings("seg"), code=(*_CLIP_CODE, "infer"), libs=_CLIP_LIBS,
           items=_cams_items("seg"), run_item=_cams_item("seg"),
           doc="Grad-CAM (+ CAA for VOC) with the segmentation prompts"),
-    Stage("seeds_fine", ("cams_seg", "masks"), _seeds_settings("fine"), code=("seeding", "masks", "infer", "metrics"),
+    Stage("seeds_fine", ("cams_seg", "masks"), _seeds_settings("fine"),
+          code=("seeding", "masks", "infer", "cam", "metrics"),
           items=_seeds_items("fine"), run_item=_seeds_item("fine"), finish=_seeds_finish("fine"),
           doc="fine SAMS seeds: the pseudo labels, METHOD 8"),
     Stage("segmenter", ("seeds_fine",), _segmenter_settings, code=("segmenter", "metrics", "data"),
