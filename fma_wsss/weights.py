@@ -105,7 +105,7 @@ for _arch, _file, _size, _sha in [
     )
 SAM_WEIGHTS = {"vit_h": "sam_vit_h", "vit_l": "sam_vit_l", "vit_b": "sam_vit_b"}  # METHOD 8: SAM arch -> registry name
 
-# %% ../nbs/02_weights.ipynb #4e4d3b46
+# %% ../nbs/02_weights.ipynb #154f37fe
 _OMM = "https://download.openmmlab.com"
 _OMM_SOURCE = (
     "URL: mmsegmentation 1.2.2 configs / mmengine hub openmmlab.json; sha256: the 8-hex prefix "
@@ -283,7 +283,7 @@ def find_weights(
             return p
     return None
 
-# %% ../nbs/02_weights.ipynb #94203245
+# %% ../nbs/02_weights.ipynb #bbafa233
 OFFLINE_ENV = "FMA_WSSS_OFFLINE"  # set to 1 to forbid downloads
 
 
@@ -381,7 +381,7 @@ def resolve_weights(
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:  # incl. a cut connection
         raise _not_found(spec, folder, f"download failed: {e}") from e
 
-# %% ../nbs/02_weights.ipynb #484c6ca7
+# %% ../nbs/02_weights.ipynb #e66cd109
 def _probe(url: str, timeout: float) -> str | None:
     "None when `url` answers a HEAD request (a file:// URL: when the file exists), else why not."
     try:
@@ -393,7 +393,9 @@ def _probe(url: str, timeout: float) -> str | None:
 
 
 def preflight_weights(
-    needs: list[tuple[str, str | None, str]],  # (registry name, explicit path or None, what needs it)
+    needs: list[
+        tuple[str | WeightSpec | None, str | None, str]
+    ],  # (registry name or None, explicit path or None, what needs it)
     download: bool = True,  # missing files may be downloaded on first use (their URL is probed now)
     timeout: float = 10.0,  # seconds each URL probe may take
     folder: Path | str | None = None,  # weights folder; default `weights_dir()`
@@ -402,6 +404,10 @@ def preflight_weights(
     folder = Path(folder).expanduser() if folder is not None else weights_dir()
     out, missing = {}, []
     for name, path, what in needs:
+        if name is None:  # an explicit file that is no registered checkpoint: it must exist
+            if not Path(path).expanduser().is_file():
+                missing.append(f"- {what}: the file {path} does not exist")
+            continue
         spec = get_spec(name)
         if spec.name in out:
             continue
