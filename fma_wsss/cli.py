@@ -541,7 +541,7 @@ def seed_images(
         atomic_write_bytes(child_path(out, f"{id}.jpg"), buf.getvalue())
     return out
 
-# %% ../nbs/15_cli.ipynb #fc8a2073
+# %% ../nbs/15_cli.ipynb #19480098
 def _version() -> str:
     import fma_wsss
 
@@ -556,6 +556,16 @@ def preflight_run(
     from fma_wsss.pipeline import preflight
 
     return preflight(load_config(_absolute_profile(profile), resolve_overrides(params or {}, source="-p parameters")))
+
+
+def _pin_root():
+    "Outside a checkout, data/ and reports/ live under the current folder: pin it for the notebook kernels too."
+    import os
+
+    from fma_wsss.core import ROOT_MARKER
+
+    if not (project_root() / ROOT_MARKER).is_file():  # an installed package: the kernels start in its experiments/
+        os.environ.setdefault("FMA_WSSS_ROOT", str(Path.cwd().resolve()))
 
 
 def _seed_parser(sub):
@@ -645,8 +655,9 @@ def _parser() -> argparse.ArgumentParser:
     _seed_parser(sub)
     return p
 
-# %% ../nbs/15_cli.ipynb #4168fa5d
+# %% ../nbs/15_cli.ipynb #0b78daa7
 def _dispatch(a: argparse.Namespace) -> int:
+    _pin_root()
     if a.cmd == "run":
         preflight_run(a.profile, dict(a.param))  # every checkpoint the run needs, or one error listing the missing
         out = run_profile(a.profile, dict(a.param), a.out, a.notebook, progress=not a.no_progress)
