@@ -655,7 +655,7 @@ def _parser() -> argparse.ArgumentParser:
     _seed_parser(sub)
     return p
 
-# %% ../nbs/15_cli.ipynb #0b78daa7
+# %% ../nbs/15_cli.ipynb #ab13633c
 def _dispatch(a: argparse.Namespace) -> int:
     _pin_root()
     if a.cmd == "run":
@@ -678,8 +678,10 @@ def _dispatch(a: argparse.Namespace) -> int:
                           progress=not a.no_progress)  # fmt: skip
         print(f"seeds: {out}")
         return 0
-    check = check_folder_dataset if a.dataset == "folder" else lambda *x: check_dataset(x[0], a.dataset, *x[1:])
-    lines, problems = check(a.root, a.split, a.read)
+    if a.dataset == "folder":
+        lines, problems = check_folder_dataset(a.root, a.split, a.read)
+    else:
+        lines, problems = check_dataset(a.root, a.dataset, a.split, a.read)
     print("\n".join(lines + problems))
     print(f"{len(problems)} problem(s)" if problems else "ok")
     return 2 if problems else 0
