@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 cfg = ConfigParser(delimiters=["="])
 cfg.read(HERE / "settings.ini")
 cfg = cfg["DEFAULT"]
-reqs = [l.split("#")[0].strip() for l in (HERE / "requirements.txt").read_text().splitlines()]
+reqs = [line.split("#")[0].strip() for line in (HERE / "requirements.txt").read_text().splitlines()]
 PACKAGE_DATA = {  # source folder in the checkout -> (folder inside the package, files)
     "nbs/experiments": ("experiments", ["*.ipynb"]),
     "data/demo": ("demo", ["README.md", "image_labels.json", "JPEGImages/*.jpg", "SegmentationClass/*.png",

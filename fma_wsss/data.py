@@ -250,7 +250,7 @@ def _split_error(split: str, split_dir: Path, layout: str) -> FileNotFoundError:
         f"{found or 'none'}); expected layout: {layout}"
     )
 
-# %% ../nbs/01_data.ipynb #c1627f88
+# %% ../nbs/01_data.ipynb #db0ebef5
 def _check_tags(tags: Sequence[int], vocab: Vocab, where: str) -> np.ndarray:
     "Image-level labels as sorted unique int64 label values, refused unless all are in 1..C."
     vals = np.unique(np.asarray(tags, np.int64).reshape(-1))
@@ -332,7 +332,9 @@ class SegDataset:
             raise LabelError(
                 f"id {id!r} of {self.name}/{self.split} has neither a label map nor image-level labels (tags)"
             )
-        self._labels_cache[id] = out = labels_in_map(lab, self.vocab.num_classes) if lab is not None else self.tags[id]
+        self._labels_cache[id] = out = (
+            labels_in_map(lab, self.vocab.num_classes) if lab is not None else self.tags[id]
+        )
         return out.copy()
 
     def __getitem__(self, i: int | str) -> Sample:

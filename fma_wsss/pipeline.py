@@ -35,7 +35,7 @@ __all__ = ['STAGES', 'Pipeline', 'dataset', 'file_hashes', 'item_fingerprints', 
            'prompt_checkpoint', 'prompt_mode', 'load_cam', 'seed_dir', 'required_weights', 'preflight', 'run_pipeline',
            'stage_table', 'example_ids']
 
-# %% ../nbs/13_pipeline.ipynb #cc2d7f97
+# %% ../nbs/13_pipeline.ipynb #e3c45ef8
 class Pipeline(Engine):
     "The cached stages of one run configuration (see `fma_wsss.cache.Engine`)."
 
@@ -58,27 +58,13 @@ class Pipeline(Engine):
     def metrics(self) -> dict:
         "Per stage: key, reuse, seconds, items computed and metrics; the headline `*miou` values; totals."
         out = {
-            "stages": {
-                k: {
-                    "key": r.key,
-                    "reused": r.reused,
-                    "seconds": round(r.seconds, 3),
-                    "computed": r.computed,
-                    **r.metrics,
-                }
-                for k, r in self.results.items()
-            },  # fmt: skip
+            "stages": {k: {"key": r.key, "reused": r.reused, "seconds": round(r.seconds, 3), "computed": r.computed,
+                           **r.metrics} for k, r in self.results.items()},  # fmt: skip
             "resolved": self.resolved,
             "meaningless": bool(self.cfg.run.meaningless or self.resolved.get("meaningless")),
         }
         for r in self.results.values():
-            out.update(
-                {
-                    m: v
-                    for m, v in r.metrics.items()
-                    if m.endswith("miou") and (v is None or isinstance(v, (int, float)))
-                }
-            )
+            out.update({m: v for m, v in r.metrics.items() if m.endswith("miou") and (v is None or isinstance(v, (int, float)))})
         out["seconds_computed"] = round(sum(r.seconds for r in self.results.values() if not r.reused), 3)
         return out
 
@@ -128,7 +114,7 @@ def data_fingerprint(pipe, part: str = "train") -> dict:
     "What identifies a whole dataset part in a stage key: its name, split, vocabulary, ids and content."
     return {**dataset(pipe, part).key(), "content": settings_hash(sorted(item_fingerprints(pipe, part).items()))}
 
-# %% ../nbs/13_pipeline.ipynb #027401bd
+# %% ../nbs/13_pipeline.ipynb #959f339d
 def device(pipe) -> torch.device:
     "The torch device of the run (`run.device`; `cuda:LOCAL_RANK` under torchrun)."
     if "device" not in pipe.memo:
@@ -161,9 +147,7 @@ def resolved_clip(pipe) -> dict:
         if not c.fallback:
             raise WeightsNotFoundError(why + " (or set clip.fallback to run untrained)")
         arch, weights = ("tiny", "random") if c.fallback == "tiny" else (arch, "random")
-        pipe.log.warning(
-            f"CLIP {c.arch}/{c.weights}: {why}; using an untrained {arch}: the numbers of this run are meaningless"
-        )
+        pipe.log.warning(f"CLIP {c.arch}/{c.weights}: {why}; using an untrained {arch}: the numbers of this run are meaningless")
     if weights == "random":
         pipe.resolved["meaningless"] = True
     pipe.resolved["clip"] = {"arch": arch, "weights": weights}

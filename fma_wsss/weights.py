@@ -105,7 +105,7 @@ for _arch, _file, _size, _sha in [
     )
 SAM_WEIGHTS = {"vit_h": "sam_vit_h", "vit_l": "sam_vit_l", "vit_b": "sam_vit_b"}  # METHOD 8: SAM arch -> registry name
 
-# %% ../nbs/02_weights.ipynb #154f37fe
+# %% ../nbs/02_weights.ipynb #4e4d3b46
 _OMM = "https://download.openmmlab.com"
 _OMM_SOURCE = (
     "URL: mmsegmentation 1.2.2 configs / mmengine hub openmmlab.json; sha256: the 8-hex prefix "
@@ -127,9 +127,7 @@ BACKBONE_WEIGHTS = {  # registry name -> (architecture, URL)
 for _name, (_arch, _url) in BACKBONE_WEIGHTS.items():
     _file = _url.rsplit("/", 1)[1]
     _sha8 = _file[:-4].rsplit("-", 1)[1]
-    register_weights(
-        WeightSpec(_name, "backbone", _arch, _file, _url, _sha8, None, _OMM_SOURCE, "Apache-2.0 (OpenMMLab)")
-    )
+    register_weights(WeightSpec(_name, "backbone", _arch, _file, _url, _sha8, None, _OMM_SOURCE, "Apache-2.0 (OpenMMLab)"))
 
 # %% ../nbs/02_weights.ipynb #f56629f4
 class WeightsNotFoundError(FileNotFoundError):
@@ -381,7 +379,7 @@ def resolve_weights(
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:  # incl. a cut connection
         raise _not_found(spec, folder, f"download failed: {e}") from e
 
-# %% ../nbs/02_weights.ipynb #e66cd109
+# %% ../nbs/02_weights.ipynb #7e19bf4b
 def _probe(url: str, timeout: float) -> str | None:
     "None when `url` answers a HEAD request (a file:// URL: when the file exists), else why not."
     try:
