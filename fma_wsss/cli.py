@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'DEFAULT_SPLITS', 'CliError', 'experiments_dir', 'notebook_path', 'run_notebook', 'run_profile',
-           'load_sweep', 'point_settings', 'run_sweep', 'rerender', 'weights_cmd', 'check_dataset', 'cache_cmd', 'main']
+           'load_sweep', 'point_settings', 'run_sweep', 'rerender', 'weights_cmd', 'check_dataset',
+           'check_folder_dataset', 'seed_images', 'preflight_run', 'cache_cmd', 'main']
 
 # %% ../nbs/15_cli.ipynb #221b8187
 import argparse
@@ -21,7 +22,7 @@ import yaml
 from .config import ConfigError, list_profiles, load_config, resolve_overrides
 from .core import UnsafeNameError, check_name, get_logger, project_root, reports_dir, settings_hash
 
-# %% ../nbs/15_cli.ipynb #c06dbe9d
+# %% ../nbs/15_cli.ipynb #43a76bfe
 EXPERIMENTS = (
     "00_pipeline",
     "01_sam_masks",
@@ -40,8 +41,11 @@ class CliError(Exception):
 
 
 def experiments_dir() -> Path:
-    "`nbs/experiments/` of the checkout."
-    return project_root() / "nbs" / "experiments"
+    "`nbs/experiments/` of the checkout, else the copy shipped inside the installed package (`fma_wsss/experiments`)."
+    import fma_wsss
+
+    here = project_root() / "nbs" / "experiments"
+    return here if here.is_dir() else Path(fma_wsss.__file__).parent / "experiments"
 
 
 def notebook_path(name: str) -> Path:
@@ -366,11 +370,261 @@ def check_dataset(
         )
     return lines, problems
 
-# %% ../nbs/15_cli.ipynb #2adc1f3e
+# %% ../nbs/15_cli.ipynb #8cb08226
+def check_folder_dataset(
+    root: str | Path,  # the folder holding images/, image_labels.csv and classes.txt
+    splits: list[str] | None = None,  # splits to check; default "all" and every splits/*.txt
+    read: bool = False,  # also decode every image (slow; finds corrupt files)
+) -> tuple[list[str], list[str]]:
+    "(report lines, problems) for a folder dataset: every problem names the file (and the line where there is one)."
+    from PIL import Image
+
+    from fma_wsss import data
+    from fma_wsss.data import DataSettings
+
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise CliError(
+            f"dataset root {root} does not exist (give the folder that holds images/, image_labels.csv, classes.txt)"
+        )
+    try:
+        ds = data.folder_dataset(root)
+    except (FileNotFoundError, data.DataError) as e:
+        return [], [f"folder: {e}"]
+    v, problems = ds.vocab, []
+    masks = sorted((root / "masks").glob("*.png")) if (root / "masks").is_dir() else []
+    bg = "background.txt" if (root / "background.txt").is_file() else "the default VOC list"
+    lines = [f"folder: {v.num_classes - 1} classes ({', '.join(v.class_names[1:])}); {len(v.bg_words)} background "
+             f"words ({bg}); {len(ds)} images in image_labels.csv, {len(masks)} with a ground-truth mask"]  # fmt: skip
+    for m in masks:
+        if m.stem not in ds.tags:
+            problems.append(f"{m}: no image {m.stem!r} in image_labels.csv")
+            continue
+        try:
+            lab = data.read_label(m, v.num_classes)
+        except data.LabelError as e:
+            problems.append(str(e))
+            continue
+        with Image.open(ds.image_path(m.stem)) as im:
+            size = im.size[::-1]
+        if lab.shape != size:
+            problems.append(
+                f"{m}: mask is {lab.shape[0]}x{lab.shape[1]} but image {ds.image_path(m.stem).name} is "
+                f"{size[0]}x{size[1]}"
+            )
+        have, said = data.labels_in_map(lab, v.num_classes).tolist(), ds.tags[m.stem].tolist()
+        if have != said:
+            name = lambda ls: [v.class_names[i] for i in ls] or "none"  # noqa: E731
+            problems.append(f"{m}: holds classes {name(have)} but image_labels.csv says {name(said)} for {m.stem!r}")
+    unused = sorted(p.name for p in (root / "images").iterdir() if p.stem not in ds.tags)
+    if unused:
+        lines.append(
+            f"note: {len(unused)} file(s) in images/ not in image_labels.csv (not used): {', '.join(unused[:5])}"
+        )
+    for split in splits or [data.FOLDER_ALL_SPLIT] + sorted(p.stem for p in (root / "splits").glob("*.txt")):
+        try:
+            sd = data.folder_dataset(root, split)
+        except (FileNotFoundError, data.DataError) as e:
+            problems.append(f"folder/{split}: {e}")
+            continue
+        bad = []
+        if read:
+            for i in sd.ids:
+                try:
+                    data.read_image(sd.image_path(i))
+                except data.ImageReadError as e:
+                    bad.append(str(e))
+        problems += bad[:20]
+        lines.append(f"folder/{split}: {len(sd)} images" + (f", {len(bad)} unreadable" if read else ""))
+    n_min = DataSettings().folder_min_train
+    if len(ds) < n_min:
+        lines.append(f"note: {len(ds)} images, fewer than data.folder_min_train ({n_min}): prompts will be hand "
+                     f"prompts (the zero-shot mode), not trained")  # fmt: skip
+    return lines, problems
+
+# %% ../nbs/15_cli.ipynb #8b0a230a
+def _seed_inputs(paths: list[str | Path]) -> dict[str, Path]:
+    "{id: image file} of image files and folders of images (ids are file stems, checked as names)."
+    from fma_wsss.core import check_name
+    from fma_wsss.data import FOLDER_IMAGE_EXTS
+
+    out: dict[str, Path] = {}
+    for p in map(Path, paths):
+        files = sorted(q for q in p.iterdir() if q.suffix.lower() in FOLDER_IMAGE_EXTS) if p.is_dir() else [p]
+        if not p.exists():
+            raise CliError(f"no image or folder {p}")
+        for f in files:
+            if f.suffix.lower() not in FOLDER_IMAGE_EXTS:
+                raise CliError(f"{f} is not a .jpg/.jpeg/.png image")
+            id = check_name(f.stem, f"image file name {f}")
+            if id in out and out[id] != f:
+                raise CliError(f"two images have the id {id!r} (file stem): {out[id]} and {f}; rename one")
+            out[id] = f
+    if not out:
+        raise CliError(f"no .jpg/.jpeg/.png image in {', '.join(map(str, paths))}")
+    return out
+
+
+def _seed_classes(classes: str | None, prompts) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    "(class names, CLIP texts) from `--classes` (names joined by ',', or a classes.txt) and/or a trained prompt set."
+    from fma_wsss.data import DataError, read_classes
+
+    if classes is None:
+        if prompts is None:
+            raise CliError("give the class names: --classes 'cat,dog' (or a classes.txt), or a trained --prompts file")
+        return tuple(prompts.class_names), tuple(prompts.class_names)
+    if Path(classes).is_file():
+        try:
+            names, texts = read_classes(classes)
+        except DataError as e:
+            raise CliError(str(e)) from None
+    else:
+        names = tuple(c.strip() for c in classes.split(",") if c.strip())
+        texts = names
+    if not names or len(set(names)) != len(names) or "background" in names:
+        raise CliError(f"--classes {classes!r}: give distinct class names other than 'background', joined by ','")
+    if prompts is not None and list(texts) != list(prompts.class_names):
+        raise CliError(f"the prompt file was trained for the classes {prompts.class_names}, not {list(texts)}; "
+                       f"give the same --classes (or none)")  # fmt: skip
+    return names, texts
+
+# %% ../nbs/15_cli.ipynb #d3115d7b
+def _overlay(image, seed, alpha: float = 0.55):  # (H,W,3) uint8 RGB, (H,W) label values
+    "(H,W,3) uint8: the image with its seed's palette colours blended over the foreground pixels."
+    import numpy as np
+
+    from fma_wsss.data import voc_palette
+
+    colour = voc_palette()[seed.astype(np.uint8)].astype(np.float32)
+    fg = ((seed > 0) & (seed != 255))[..., None]
+    return np.where(fg, (1 - alpha) * image + alpha * colour, image).round().astype(np.uint8)
+
+
+def seed_images(
+    images: list[str | Path],  # image files and/or folders of images
+    out: str | Path,  # output folder: <id>.png seeds, <id>.jpg overlays, classes.txt, settings.json
+    classes: str | None = None,  # "cat,dog", or a classes.txt path; default: the prompt file's classes
+    prompts: str | Path | None = None,  # a trained prompt file; None: hand prompts (training-free)
+    labels: str | Path | None = None,  # CSV image,labels naming the classes present per image; None: all classes
+    profile: str = "zero-shot",  # where the CLIP, CAM, mask and seed settings come from
+    params: dict | None = None,  # overrides on top of the profile (`-p`)
+    seed_pass: str | None = None,  # "coarse" (cam_cls, bg_power_coarse) or "fine"; default fine with prompts
+    progress: bool = True,
+) -> Path:
+    "Write a seed PNG and an overlay JPEG per image; returns `out`."
+    import io
+
+    import numpy as np
+    import torch
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    from fma_wsss import pipeline as pl
+    from fma_wsss.cam import compute_cams, upsample_cam
+    from fma_wsss.config import apply_overrides
+    from fma_wsss.core import atomic_write_bytes, child_path, guard_settings, sha256_file
+    from fma_wsss.data import VOC_BG_WORDS, Vocab, read_image, read_labels_csv, write_label
+    from fma_wsss.prompts import HandPrompts, load_prompts
+    from fma_wsss.seeding import seed_from_cams, seed_from_masks
+
+    files, out = _seed_inputs(images), Path(out)
+    cfg = load_config(_absolute_profile(profile), resolve_overrides(params or {}, source="-p parameters"))
+    seed_pass = seed_pass or ("fine" if prompts else "coarse")
+    if seed_pass not in ("coarse", "fine"):
+        raise CliError(f"--pass must be 'coarse' or 'fine', got {seed_pass!r}")
+    pl.preflight(apply_overrides(cfg, {"segmenter.enabled": False}))  # CLIP and SAM: all missing files in one error
+    pipe = pl.Pipeline(cfg, stages={}, cache=out)  # its model helpers (weights, fall-backs); no stage runs
+    clip = pl.clip_model(pipe)
+    loaded = load_prompts(prompts, clip) if prompts else None
+    names, texts = _seed_classes(classes, loaded)
+    vocab = Vocab("seed", ("background",) + names, texts, VOC_BG_WORDS)
+    tags = read_labels_csv(labels, vocab, {i: f.suffix for i, f in files.items()}) if labels else None
+    missing = [f.name for i, f in files.items() if tags is not None and i not in tags]
+    if missing:
+        raise CliError(f"{labels} has no line for the images {missing[:5]}")
+    prompt_set = loaded or HandPrompts(clip, list(texts), list(VOC_BG_WORDS), cfg.prompts_cls.templates)
+    cam_cfg = cfg.cam_seg if seed_pass == "fine" else cfg.cam_cls
+    p = cfg.seeds.bg_power_fine if seed_pass == "fine" else cfg.seeds.bg_power_coarse
+    gen = pl.mask_generator(pipe) if cfg.seeds.use_masks else None
+    record = {"classes": names, "clip_texts": texts, "pass": seed_pass, "bg_power": p, "cam": vars(cam_cfg),
+              "prompts": sha256_file(prompts) if prompts else prompt_set.settings(), "clip": pl.resolved_clip(pipe),
+              "masks": pl.resolved_masks(pipe) if gen else None,
+              "labels": sha256_file(labels) if labels else "all"}  # fmt: skip
+    guard_settings(out / "settings.json", record, CliError, "seeds")
+    atomic_write_bytes(out / "classes.txt", "".join(f"{i} {n}\n" for i, n in enumerate(vocab.class_names)).encode())
+    with torch.no_grad():
+        text = prompt_set.to(clip.device)()
+    todo = [i for i in files if not child_path(out, f"{i}.png").is_file()]
+    for id in tqdm(todo, desc="seeds", disable=not progress or not todo):
+        image = read_image(files[id])
+        present = tags[id] if tags is not None else np.arange(1, len(names) + 1)
+        cam = upsample_cam(compute_cams(clip, text, len(names), image, present, cam_cfg), image.shape[:2]).numpy()
+        if gen is not None:
+            ms = gen(image)
+            seed = seed_from_masks(cam, ms.masks, ms.levels, present, p)
+        else:
+            seed = seed_from_cams(cam, present, p)
+        write_label(child_path(out, f"{id}.png"), seed)
+        buf = io.BytesIO()
+        Image.fromarray(_overlay(image, seed)).save(buf, format="JPEG", quality=90)
+        atomic_write_bytes(child_path(out, f"{id}.jpg"), buf.getvalue())
+    return out
+
+# %% ../nbs/15_cli.ipynb #19480098
+def _version() -> str:
+    import fma_wsss
+
+    return fma_wsss.__version__
+
+
+def preflight_run(
+    profile: str,  # profile name or YAML path
+    params: dict | None = None,  # {name: value} overrides
+) -> dict[str, str]:
+    "The weights preflight of `fma-wsss run`: every checkpoint the run needs is local or downloadable, else ONE error."
+    from fma_wsss.pipeline import preflight
+
+    return preflight(load_config(_absolute_profile(profile), resolve_overrides(params or {}, source="-p parameters")))
+
+
+def _pin_root():
+    "Outside a checkout, data/ and reports/ live under the current folder: pin it for the notebook kernels too."
+    import os
+
+    from fma_wsss.core import ROOT_MARKER
+
+    if not (project_root() / ROOT_MARKER).is_file():  # an installed package: the kernels start in its experiments/
+        os.environ.setdefault("FMA_WSSS_ROOT", str(Path.cwd().resolve()))
+
+
+def _seed_parser(sub):
+    s = sub.add_parser(
+        "seed",
+        help="pseudo-label masks for any images and class names",
+        description="Seeds (palette PNGs) and overlays (JPEGs) for images and class names: hand prompts (no "
+        "training) unless --prompts gives trained ones. Every given class may be present in every image "
+        "unless --labels names them per image.",
+    )
+    s.add_argument("images", nargs="+", help="image files (.jpg/.png) and/or folders of images")
+    s.add_argument("--classes", help="class names joined by ',' (e.g. 'cat,dog'), or a classes.txt")
+    s.add_argument("--out", required=True, help="output folder: <id>.png seeds, <id>.jpg overlays, classes.txt")
+    s.add_argument("--prompts", help="a trained prompt file (prompts_seg.pt / prompts_cls.pt of a run's cache)")
+    s.add_argument("--labels", help="CSV image,labels: the classes present per image (default: all given classes)")
+    s.add_argument("--profile", default="zero-shot", help="settings of CLIP, CAMs, masks and seeds (default zero-shot)")
+    s.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override a setting, e.g. -p masks.fallback slic (repeatable)")  # fmt: skip
+    s.add_argument("--pass", dest="seed_pass", choices=["coarse", "fine"],
+                   help="CAM and seed settings: coarse (cam_cls, bg_power_coarse; the default with hand prompts) "
+                   "or fine (cam_seg, bg_power_fine; the default with --prompts)")  # fmt: skip
+    s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return s
+
+# %% ../nbs/15_cli.ipynb #ea140beb
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fma-wsss", description="FMA-WSSS: weakly supervised segmentation with CLIP, learned prompts and SAM."
     )
+    p.add_argument("--version", action="version", version=f"fma-wsss {_version()}")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     r = sub.add_parser(
         "run",
@@ -423,8 +677,9 @@ def _parser() -> argparse.ArgumentParser:
         "data", help="check a dataset tree", description="Check a dataset tree and say exactly what is missing."
     )
     d.add_argument("action", choices=["check"], help="check: look for split files, images and label maps")
-    d.add_argument("root", help="dataset root (VOC: the folder holding VOCdevkit; COCO: the folder holding JPEGImages)")
-    d.add_argument("--dataset", choices=["voc", "coco"], default="voc", help="layout (default voc)")
+    d.add_argument("root", help="dataset root (VOC: the folder holding VOCdevkit; COCO: the folder holding JPEGImages; "
+                   "folder: the folder holding images/, image_labels.csv, classes.txt)")  # fmt: skip
+    d.add_argument("--dataset", choices=["voc", "coco", "folder"], default="voc", help="layout (default voc)")
     d.add_argument("--split", action="append", help="split to check (repeatable; default train_aug+val / train+val)")
     d.add_argument("--read", action="store_true", help="also decode every file (slow)")
     c = sub.add_parser("cache", help="list or clean the stage cache",
@@ -435,9 +690,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--unfinished", action="store_true", help="clean: only folders of unfinished stages")
     c.add_argument("--older-than", type=float, metavar="DAYS", help="clean: only folders unchanged for DAYS days")
     c.add_argument("--dry-run", action="store_true", help="clean: print what would be removed, remove nothing")
+    _seed_parser(sub)
     return p
 
-# %% ../nbs/15_cli.ipynb #e504e819
+# %% ../nbs/15_cli.ipynb #b7c7ba04
 def cache_cmd(
     action: str,  # "list" or "clean"
     root: str | Path | None = None,  # cache root; default cache_dir()
@@ -463,10 +719,12 @@ def cache_cmd(
 
 
 def _dispatch(a: argparse.Namespace) -> int:
+    _pin_root()
     if a.cmd == "run":
         params = dict(a.param)
         if a.force:
             params["run.force"] = [f.strip() for f in a.force.split(",") if f.strip()]
+        preflight_run(a.profile, params)  # every checkpoint the run needs, or one error listing the missing
         out = run_profile(a.profile, params, a.out, a.notebook, progress=not a.no_progress)
         print(f"run folder: {out}")
         return 0
@@ -482,7 +740,15 @@ def _dispatch(a: argparse.Namespace) -> int:
         return weights_cmd(a.action, a.names, a.verify)
     if a.cmd == "cache":
         return cache_cmd(a.action, a.root, a.stage, a.unfinished, a.older_than, a.dry_run)
-    lines, problems = check_dataset(a.root, a.dataset, a.split, a.read)
+    if a.cmd == "seed":
+        out = seed_images(a.images, a.out, a.classes, a.prompts, a.labels, a.profile, dict(a.param), a.seed_pass,
+                          progress=not a.no_progress)  # fmt: skip
+        print(f"seeds: {out}")
+        return 0
+    if a.dataset == "folder":
+        lines, problems = check_folder_dataset(a.root, a.split, a.read)
+    else:
+        lines, problems = check_dataset(a.root, a.dataset, a.split, a.read)
     print("\n".join(lines + problems))
     print(f"{len(problems)} problem(s)" if problems else "ok")
     return 2 if problems else 0
