@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'DEFAULT_SPLITS', 'CliError', 'experiments_dir', 'notebook_path', 'run_notebook', 'run_profile',
-           'load_sweep', 'run_sweep', 'rerender', 'weights_cmd', 'check_dataset', 'main']
+           'load_sweep', 'run_sweep', 'rerender', 'weights_cmd', 'check_dataset', 'runs_cmd', 'settings_cmd', 'main']
 
 # %% ../nbs/15_cli.ipynb #6ce0a5c3
 import argparse
@@ -54,7 +54,7 @@ def notebook_path(name: str) -> Path:
         raise CliError(f"no experiment notebook {name!r} in {experiments_dir()}; the notebooks are {list(EXPERIMENTS)}")
     return q
 
-# %% ../nbs/15_cli.ipynb #71af413f
+# %% ../nbs/15_cli.ipynb #ecf492dc
 def run_notebook(
     notebook: str | Path,  # experiment name or .ipynb path
     out_dir: str | Path,  # run folder (created): gets the executed notebook and its HTML
@@ -65,20 +65,14 @@ def run_notebook(
     "Execute `notebook` with `parameters` into `out_dir`; returns the executed notebook (HTML beside it)."
     import papermill as pm
 
+    from fma_wsss.experiments import execute_notebook
+
     nb, out_dir = notebook_path(str(notebook)), Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     out_nb = out_dir / nb.name
     get_logger("fma_wsss.cli").info(f"running {nb.name} into {out_dir}")
     try:
-        pm.execute_notebook(
-            str(nb),
-            str(out_nb),
-            parameters=parameters,
-            kernel_name="python3",
-            progress_bar=progress,
-            cwd=str(nb.parent),
-            report_mode=False,
-        )
+        execute_notebook(nb, out_nb, parameters, progress, cwd=nb.parent, log=out_dir / "run.log")
     except pm.PapermillExecutionError as e:
         if html:
             _render(out_nb)
@@ -94,7 +88,7 @@ def _render(nb: Path):
     if nb.is_file():
         render_html(nb)
 
-# %% ../nbs/15_cli.ipynb #45185e65
+# %% ../nbs/15_cli.ipynb #b2db8bbe
 def _absolute_profile(profile: str, base: Path | None = None) -> str:
     "A profile given as a YAML path, made absolute (relative to `base`, else the current folder); names unchanged."
     p = Path(profile)
@@ -116,9 +110,9 @@ def run_profile(
     profile = _absolute_profile(profile)  # the kernel runs in nbs/experiments: a relative YAML path would move
     cfg = load_config(profile, overrides)
     if out is None:
-        from fma_wsss.runs import new_run_dir
+        from fma_wsss.runs import new_run_dir, run_name
 
-        out = new_run_dir(re.sub(r"[^A-Za-z0-9._+-]", "_", cfg.run.name))
+        out = new_run_dir(run_name(cfg.run.name, overrides))  # reports/<time>_demo_bg_power_fine=0.9
     out = Path(out).resolve()
     run_notebook(notebook, out, {"profile": profile, "overrides": overrides, "out_dir": str(out)}, progress, html)
     return out
@@ -337,7 +331,57 @@ def check_dataset(
         )
     return lines, problems
 
-# %% ../nbs/15_cli.ipynb #7ee64a4d
+# %% ../nbs/15_cli.ipynb #4850471a
+def runs_cmd(
+    root: str | Path | None = None,  # folder searched for run folders; default reports/
+    out: str | Path | None = None,  # where runs.csv and runs.html go; default root
+) -> str:
+    "`fma-wsss runs`: the runs table as text (runs.csv and runs.html written)."
+    from fma_wsss.runs import write_runs_page
+
+    root = Path(root) if root is not None else reports_dir()
+    if not root.is_dir():
+        raise CliError(f"runs folder {root} does not exist (give a reports folder or a sweep folder)")
+    table, csv, page = write_runs_page(root, out)
+    text = table.to_string(index=False, na_rep="") if len(table) else f"no run folder under {root}"
+    return f"{text}\n{len(table)} run(s); written {csv} and {page}"
+
+
+def _cell(v) -> str:
+    return v if isinstance(v, str) and not v else json.dumps(v, default=str)
+
+
+def settings_cmd(
+    profile: str | None = None,  # profile name or YAML path; None: the defaults (METHOD's VOC settings)
+    params: dict | None = None,  # {name: value} overrides, as -p gives them
+    changed: bool = False,  # only the settings whose value differs from the default
+) -> str:
+    "`fma-wsss settings`: one line per setting: name, type, default, value, METHOD section, doc."
+    from fma_wsss.config import settings_table
+
+    overrides = resolve_overrides(params or {}, source="-p parameters")
+    cfg = load_config(_absolute_profile(profile), overrides) if profile else None
+    if cfg is None and overrides:
+        raise CliError("-p needs a PROFILE to apply to, e.g. fma-wsss settings demo -p bg_power_fine 0.5")
+    rows = [r for r in settings_table(cfg) if not changed or r["value"] != r["default"]]
+    cols = ("name", "type", "default", "value", "METHOD", "doc")
+    cells = [
+        [
+            ("* " if r["value"] != r["default"] else "  ") + r["name"],
+            r["type"],
+            _cell(r["default"]),
+            _cell(r["value"]),
+            r["method"],
+            r["doc"],
+        ]
+        for r in rows
+    ]
+    widths = [min(max([len(c)] + [len(x[i]) for x in cells]), 44) for i, c in enumerate(cols)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
+    head = f"{len(rows)} setting(s) of {'profile ' + str(cfg.profile) if cfg else 'the defaults'}; * = not the default"
+    return "\n".join([head, fmt.format("  " + cols[0], *cols[1:])] + [fmt.format(*c) for c in cells])
+
+# %% ../nbs/15_cli.ipynb #0ab54a97
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fma-wsss", description="FMA-WSSS: weakly supervised segmentation with CLIP, learned prompts and SAM."
@@ -397,9 +441,36 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--dataset", choices=["voc", "coco"], default="voc", help="layout (default voc)")
     d.add_argument("--split", action="append", help="split to check (repeatable; default train_aug+val / train+val)")
     d.add_argument("--read", action="store_true", help="also decode every file (slow)")
+    rs = sub.add_parser(
+        "runs",
+        help="the table of all runs, as text, CSV and an HTML page",
+        description="Print the runs under DIR (profile, overrides, status, headline mIoUs, time); write "
+        "DIR/runs.csv and DIR/runs.html (the table and the metrics against each setting that differs).",
+    )
+    rs.add_argument("dir", nargs="?", help="folder searched for run folders (default: reports/)")
+    rs.add_argument("--out", help="where runs.csv and runs.html go (default: DIR)")
+    st = sub.add_parser(
+        "settings",
+        help="every setting: type, default, value, METHOD section",
+        description="Print every setting with its type, default, value in PROFILE (with the -p overrides) and "
+        "the METHOD section it implements.",
+    )
+    st.add_argument(
+        "profile", nargs="?", help="profile name or YAML path (default: the defaults, METHOD's VOC settings)"
+    )
+    st.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a setting, as in `fma-wsss run` (repeatable)",
+    )
+    st.add_argument("--changed", action="store_true", help="only the settings that differ from the default")
     return p
 
-# %% ../nbs/15_cli.ipynb #d3e3e7cc
+# %% ../nbs/15_cli.ipynb #ce7c8816
 def _dispatch(a: argparse.Namespace) -> int:
     if a.cmd == "run":
         out = run_profile(a.profile, dict(a.param), a.out, a.notebook, progress=not a.no_progress)
@@ -415,6 +486,9 @@ def _dispatch(a: argparse.Namespace) -> int:
         return 0
     if a.cmd == "weights":
         return weights_cmd(a.action, a.names, a.verify)
+    if a.cmd in ("runs", "settings"):
+        print(runs_cmd(a.dir, a.out) if a.cmd == "runs" else settings_cmd(a.profile, dict(a.param), a.changed))
+        return 0
     lines, problems = check_dataset(a.root, a.dataset, a.split, a.read)
     print("\n".join(lines + problems))
     print(f"{len(problems)} problem(s)" if problems else "ok")
