@@ -331,7 +331,7 @@ def check_dataset(
         )
     return lines, problems
 
-# %% ../nbs/15_cli.ipynb #4850471a
+# %% ../nbs/15_cli.ipynb #18208b95
 def runs_cmd(
     root: str | Path | None = None,  # folder searched for run folders; default reports/
     out: str | Path | None = None,  # where runs.csv and runs.html go; default root
@@ -381,7 +381,7 @@ def settings_cmd(
     head = f"{len(rows)} setting(s) of {'profile ' + str(cfg.profile) if cfg else 'the defaults'}; * = not the default"
     return "\n".join([head, fmt.format("  " + cols[0], *cols[1:])] + [fmt.format(*c) for c in cells])
 
-# %% ../nbs/15_cli.ipynb #0ab54a97
+# %% ../nbs/15_cli.ipynb #5cc6ca01
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fma-wsss", description="FMA-WSSS: weakly supervised segmentation with CLIP, learned prompts and SAM."
