@@ -39,7 +39,7 @@ __all__ = ['LOG_FORMAT', 'LOG_TAIL', 'LONG_RECORD', 'MIOU_FULL_PRECISION', 'PUBL
            'fmt_miou', 'fmt_seconds', 'fmt_rate', 'headline_table', 'stage_table', 'iou_table', 'Run', 'open_run',
            'summary_html', 'QuietKernelManager', 'execute_notebook']
 
-# %% ../nbs/14c_experiments.ipynb #edf475b1
+# %% ../nbs/14c_experiments.ipynb #eb34fe13
 class ParameterError(ValueError):
     "A papermill parameter the notebook does not declare; the message names it and lists the valid ones."
 
@@ -248,7 +248,7 @@ def fmt_rate(v: float | None, digits: int = 2) -> str:
     r = round(v, digits - 1 - exp)
     return f"{r:.{max(0, digits - 1 - exp)}f}"
 
-# %% ../nbs/14c_experiments.ipynb #3eb92b29
+# %% ../nbs/14c_experiments.ipynb #2da443a2
 PUBLISHED = {
     "voc": {"coarse_seed_miou": None, "seed_miou": 0.742, "final_miou": 0.826},
     "coco": {"coarse_seed_miou": None, "seed_miou": 0.475, "final_miou": 0.554},
@@ -289,7 +289,7 @@ def stage_table(
     metrics: dict,  # Pipeline.metrics()
     docs: dict[str, str] | None = None,  # stage -> what it does
 ) -> pd.DataFrame:
-    "stage | does | cache | seconds | images/s: where the run's time went."
+    "stage | does | cache | seconds to compute | images/s: where the run's time went (a reused stage: its first run's)."
     rows = []
     for name, m in metrics.get("stages", {}).items():
         rows.append(
@@ -297,11 +297,11 @@ def stage_table(
                 "stage": name,
                 "does": (docs or {}).get(name, ""),
                 "cache": "reused" if m.get("reused") else f"computed ({m.get('computed', 0)} item(s))",
-                "seconds": fmt_seconds(m.get("seconds")),
+                "seconds to compute": fmt_seconds(m.get("seconds")),
                 "images/s": fmt_rate(m.get("items_per_second")),
             }
         )
-    return pd.DataFrame(rows, columns=["stage", "does", "cache", "seconds", "images/s"])
+    return pd.DataFrame(rows, columns=["stage", "does", "cache", "seconds to compute", "images/s"])
 
 # %% ../nbs/14c_experiments.ipynb #d51b07fd
 def iou_table(
@@ -322,16 +322,22 @@ def iou_table(
         rows.append(row)
     return pd.DataFrame(rows)
 
-# %% ../nbs/14c_experiments.ipynb #302d8f23
+# %% ../nbs/14c_experiments.ipynb #aab93aa9
 def _p(html_text: str):
     from IPython.display import HTML, display
 
     display(HTML(html_text))
 
 
+_TABLE_STYLE = (
+    "<style>.jp-RenderedHTMLCommon table.fma-wsss td, .jp-RenderedHTMLCommon table.fma-wsss th "
+    "{text-align:left}</style>"
+)
+
+
 def _table_html(df: pd.DataFrame, id: str = "") -> str:
-    h = df.to_html(index=False, escape=True, border=0, na_rep="")
-    return h.replace("<table", f'<table id="{id}"', 1) if id else h
+    h = df.to_html(index=False, escape=True, border=0, na_rep="", classes="fma-wsss")
+    return _TABLE_STYLE + (h.replace("<table", f'<table id="{id}"', 1) if id else h)
 
 
 class Run:
@@ -399,7 +405,7 @@ def open_run(
     overrides = resolve_overrides(overrides, source="the notebook's parameters")
     return Run(load_config(profile, overrides), overrides, out_dir, until, name)
 
-# %% ../nbs/14c_experiments.ipynb #90a055d2
+# %% ../nbs/14c_experiments.ipynb #9c4798a8
 def _models(run: Run) -> str:
     r, c = run.pipe.resolved, run.cfg
     out = []
@@ -453,7 +459,7 @@ def _failed(run: Run, e: BaseException):
     )
 
 
-def _run_stages(self: Run) -> dict:
+def _run_stages(self: Run):
     "Run (or reuse) the stages, logs to run.log; write metrics.json and config.json; show the report's top."
     try:
         with self.capture():
@@ -471,12 +477,11 @@ def _run_stages(self: Run) -> dict:
     _p("<h2>Headline</h2>" + _table_html(headline_table(self.metrics, self.cfg.data.dataset), "fma-wsss-headline"))
     docs = {k: s.doc for k, s in self.pipe.stages.items()}
     _p("<h3>Stages</h3>" + _table_html(stage_table(self.metrics, docs), "fma-wsss-stages"))
-    return self.results
 
 
 Run.run_stages = _run_stages
 
-# %% ../nbs/14c_experiments.ipynb #e7b91f31
+# %% ../nbs/14c_experiments.ipynb #6588796b
 def _show(run: Run, fig, name: str):
     from IPython.display import display
 
@@ -524,7 +529,7 @@ def _cams(which: str):
 
 PROMPTS = {"cls": "Classification", "seg": "Segmentation"}
 
-# %% ../nbs/14c_experiments.ipynb #87c548e8
+# %% ../nbs/14c_experiments.ipynb #6f25f5bf
 def _iou_block(run: Run, per_class: dict, cm, title: str, what: str, name: str):
     "Per-class IoU bars (saved as PNG) and their table side by side."
     iou = [float("nan") if v is None else v for v in per_class.values()]
@@ -532,8 +537,9 @@ def _iou_block(run: Run, per_class: dict, cm, title: str, what: str, name: str):
     fg.save_figure(fig, run.dir, name)
     table = _table_html(iou_table(per_class, cm))
     _p(
-        f'<div style="display:flex;gap:1.5em;align-items:flex-start;flex-wrap:wrap">'
-        f"{fg.figure_img_tag(fig, alt=title)}<div>{table}</div></div>"
+        f'<div style="display:flex;gap:1.5em;align-items:flex-start">'
+        f'<div style="flex:0 1 62%">{fg.figure_img_tag(fig, alt=title)}</div>'
+        f'<div style="flex:1 1 auto">{table}</div></div>'
     )
 
 
@@ -618,7 +624,7 @@ def _section(self: Run, stage: str):
 
 Run.section = _section
 
-# %% ../nbs/14c_experiments.ipynb #ada0fd72
+# %% ../nbs/14c_experiments.ipynb #523127f4
 RUN_FILES = {
     "metrics.json": "per-stage key, cache reuse, seconds and metrics; the headline mIoUs",
     "config.json": "the settings, the overrides, what was resolved at run time, and provenance (code, packages, "
@@ -643,7 +649,7 @@ def _finish(self: Run):
 
 Run.finish = _finish
 
-# %% ../nbs/14c_experiments.ipynb #71a41be7
+# %% ../nbs/14c_experiments.ipynb #cdc0f442
 class QuietKernelManager(AsyncKernelManager):
     "A local kernel over IPC (TCP off POSIX), shut down by request without a preceding SIGINT."
 

@@ -397,7 +397,7 @@ def seed_overlays(
     title = title or f"{label.capitalize()}s: best and worst images"
     return seed_overlay_figure(rows, dataset.vocab.class_names, title, caption, banner, save, label)
 
-# %% ../nbs/14_figures.ipynb #c384ee90
+# %% ../nbs/14_figures.ipynb #8476901a
 def iou_bars(
     iou: Sequence[float],  # (K,) per-class IoU in [0,1]; NaN for classes never seen
     class_names: Sequence[str],  # (K,)
@@ -459,7 +459,8 @@ def confusion_heatmap(
     with np.errstate(invalid="ignore", divide="ignore"):
         norm = sub / sub.sum(1, keepdims=True)
     k = len(sub)
-    fig = Figure(figsize=(2.5 + 0.35 * k, 2.2 + 0.32 * k), layout="constrained")
+    cell = 0.55 if k <= 12 else 0.35  # inches per class: room for the two-decimal annotations up to 12 classes
+    fig = Figure(figsize=(2.5 + cell * k, 2.2 + cell * k), layout="constrained")
     ax = fig.add_subplot()
     sns.heatmap(
         norm,
@@ -470,6 +471,7 @@ def confusion_heatmap(
         square=True,
         annot=k <= 12,
         fmt=".2f",
+        annot_kws={"fontsize": 8},
         xticklabels=names,
         yticklabels=names,
         cbar_kws={"label": "fraction of row"},
