@@ -397,7 +397,7 @@ def seed_overlays(
     title = title or f"{label.capitalize()}s: best and worst images"
     return seed_overlay_figure(rows, dataset.vocab.class_names, title, caption, banner, save, label)
 
-# %% ../nbs/14_figures.ipynb #8476901a
+# %% ../nbs/14_figures.ipynb #e96b0bd3
 def iou_bars(
     iou: Sequence[float],  # (K,) per-class IoU in [0,1]; NaN for classes never seen
     class_names: Sequence[str],  # (K,)
@@ -476,6 +476,8 @@ def confusion_heatmap(
         yticklabels=names,
         cbar_kws={"label": "fraction of row"},
     )
+    ax.tick_params(axis="x", labelrotation=90)  # class names read across rows, down columns, never overlapping
+    ax.tick_params(axis="y", labelrotation=0)
     ax.set_xlabel("prediction")
     ax.set_ylabel("ground truth")
     left_out = len(cm) - k
