@@ -331,7 +331,7 @@ def check_dataset(
         )
     return lines, problems
 
-# %% ../nbs/15_cli.ipynb #18208b95
+# %% ../nbs/15_cli.ipynb #a8d41f47
 def runs_cmd(
     root: str | Path | None = None,  # folder searched for run folders; default reports/
     out: str | Path | None = None,  # where runs.csv and runs.html go; default root
@@ -348,7 +348,7 @@ def runs_cmd(
 
 
 def _cell(v) -> str:
-    return v if isinstance(v, str) and not v else json.dumps(v, default=str)
+    return json.dumps(v, default=str)  # as YAML and -p spell it: "auto", null, true, [288, 480]
 
 
 def settings_cmd(
@@ -376,7 +376,8 @@ def settings_cmd(
         ]
         for r in rows
     ]
-    widths = [min(max([len(c)] + [len(x[i]) for x in cells]), 44) for i, c in enumerate(cols)]
+    caps = (99, 99, 30, 30, 99, 0)  # long defaults and values (dicts, lists) run over rather than widen every line
+    widths = [min(max([len(c)] + [len(x[i]) for x in cells]), cap) for i, (c, cap) in enumerate(zip(cols, caps))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
     head = f"{len(rows)} setting(s) of {'profile ' + str(cfg.profile) if cfg else 'the defaults'}; * = not the default"
     return "\n".join([head, fmt.format("  " + cols[0], *cols[1:])] + [fmt.format(*c) for c in cells])
