@@ -148,7 +148,7 @@ def refine_cam(
     masked = Ak[None] * boxes[:, None, :].to(Ak.dtype)  # (P,N,N)
     return (masked @ cam.reshape(P, h * w, 1).to(Ak.dtype)).reshape(P, h, w).to(cam.dtype)
 
-# %% ../nbs/06_cam.ipynb #97c54310
+# %% ../nbs/06_cam.ipynb #1f626bfc
 @dataclass
 class CamSettings:
     "How CAMs are made at inference for one prompt set (METHOD 3-5)."
@@ -160,9 +160,7 @@ class CamSettings:
     source: Literal["score", "raw"] = "score"  # METHOD 5: refine the normalised "score" or the "raw" CAM
     released_box_clip: bool = True  # METHOD 5: CLIP-ES's clipping of box ends (see box_mask)
     backward: Literal["batched", "loop"] = "batched"  # METHOD 3: one vmapped backward for all classes, or one per class
-    attn_dtype: Literal["fp16", "fp32"] = (
-        "fp16"  # METHOD 5: merged attention rounded to fp16 before CAA (the release), or fp32
-    )
+    attn_dtype: Literal["fp16", "fp32"] = "fp16"  # METHOD 5: merged attention in fp16 before CAA (release)
 
     def __post_init__(self):
         if self.attn_dtype not in ("fp16", "fp32"):

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'DEFAULT_SPLITS', 'CliError', 'experiments_dir', 'notebook_path', 'run_notebook', 'run_profile',
            'load_sweep', 'point_settings', 'run_sweep', 'rerender', 'weights_cmd', 'check_dataset',
-           'check_folder_dataset', 'seed_images', 'preflight_run', 'cache_cmd', 'main']
+           'check_folder_dataset', 'seed_images', 'preflight_run', 'runs_cmd', 'settings_cmd', 'cache_cmd', 'main']
 
 # %% ../nbs/15_cli.ipynb #221b8187
 import argparse
@@ -58,7 +58,7 @@ def notebook_path(name: str) -> Path:
         raise CliError(f"no experiment notebook {name!r} in {experiments_dir()}; the notebooks are {list(EXPERIMENTS)}")
     return q
 
-# %% ../nbs/15_cli.ipynb #71af413f
+# %% ../nbs/15_cli.ipynb #ecf492dc
 def run_notebook(
     notebook: str | Path,  # experiment name or .ipynb path
     out_dir: str | Path,  # run folder (created): gets the executed notebook and its HTML
@@ -69,20 +69,14 @@ def run_notebook(
     "Execute `notebook` with `parameters` into `out_dir`; returns the executed notebook (HTML beside it)."
     import papermill as pm
 
+    from fma_wsss.experiments import execute_notebook
+
     nb, out_dir = notebook_path(str(notebook)), Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     out_nb = out_dir / nb.name
     get_logger("fma_wsss.cli").info(f"running {nb.name} into {out_dir}")
     try:
-        pm.execute_notebook(
-            str(nb),
-            str(out_nb),
-            parameters=parameters,
-            kernel_name="python3",
-            progress_bar=progress,
-            cwd=str(nb.parent),
-            report_mode=False,
-        )
+        execute_notebook(nb, out_nb, parameters, progress, cwd=nb.parent, log=out_dir / "run.log")
     except pm.PapermillExecutionError as e:
         if html:
             _render(out_nb)
@@ -98,7 +92,7 @@ def _render(nb: Path):
     if nb.is_file():
         render_html(nb)
 
-# %% ../nbs/15_cli.ipynb #d234bc25
+# %% ../nbs/15_cli.ipynb #c988d07d
 def _absolute_profile(profile: str, base: Path | None = None) -> str:
     "A profile given as a YAML path, made absolute (relative to `base`, else the current folder); names unchanged."
     p = Path(profile)
@@ -124,13 +118,13 @@ def run_profile(
     html: bool = True,
 ) -> Path:
     "Validate `profile` + `params`, then run `notebook` with them into a run folder; returns the folder. A failed run leaves FAILED.json."
-    from fma_wsss.runs import new_run_dir, write_json
+    from fma_wsss.runs import new_run_dir, run_name, write_json
 
     overrides = resolve_overrides(params or {}, source="-p parameters")
     profile = _absolute_profile(profile)  # the kernel runs in nbs/experiments: a relative YAML path would move
     cfg = load_config(profile, overrides)
     if out is None:
-        out = new_run_dir(re.sub(r"[^A-Za-z0-9._+-]", "_", cfg.run.name))
+        out = new_run_dir(run_name(cfg.run.name, overrides))  # reports/<time>_demo_bg_power_fine=0.9
     out = Path(out).resolve()
     (out / "FAILED.json").unlink(missing_ok=True)
     try:
@@ -619,7 +613,58 @@ def _seed_parser(sub):
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return s
 
-# %% ../nbs/15_cli.ipynb #ea140beb
+# %% ../nbs/15_cli.ipynb #195ab7fb
+def runs_cmd(
+    root: str | Path | None = None,  # folder searched for run folders; default reports/
+    out: str | Path | None = None,  # where runs.csv and runs.html go; default root
+) -> str:
+    "`fma-wsss runs`: the runs table as text (runs.csv and runs.html written)."
+    from fma_wsss.runs import write_runs_page
+
+    root = Path(root) if root is not None else reports_dir()
+    if not root.is_dir():
+        raise CliError(f"runs folder {root} does not exist (give a reports folder or a sweep folder)")
+    table, csv, page = write_runs_page(root, out)
+    text = table.to_string(index=False, na_rep="") if len(table) else f"no run folder under {root}"
+    return f"{text}\n{len(table)} run(s); written {csv} and {page}"
+
+
+def _cell(v) -> str:
+    return json.dumps(v, default=str)  # as YAML and -p spell it: "auto", null, true, [288, 480]
+
+
+def settings_cmd(
+    profile: str | None = None,  # profile name or YAML path; None: the defaults (METHOD's VOC settings)
+    params: dict | None = None,  # {name: value} overrides, as -p gives them
+    changed: bool = False,  # only the settings whose value differs from the default
+) -> str:
+    "`fma-wsss settings`: one line per setting: name, type, default, value, METHOD section, doc."
+    from fma_wsss.config import settings_table
+
+    overrides = resolve_overrides(params or {}, source="-p parameters")
+    cfg = load_config(_absolute_profile(profile), overrides) if profile else None
+    if cfg is None and overrides:
+        raise CliError("-p needs a PROFILE to apply to, e.g. fma-wsss settings demo -p bg_power_fine 0.5")
+    rows = [r for r in settings_table(cfg) if not changed or r["value"] != r["default"]]
+    cols = ("name", "type", "default", "value", "METHOD", "doc")
+    cells = [
+        [
+            ("* " if r["value"] != r["default"] else "  ") + r["name"],
+            r["type"],
+            _cell(r["default"]),
+            _cell(r["value"]),
+            r["method"],
+            r["doc"],
+        ]
+        for r in rows
+    ]
+    caps = (99, 99, 30, 30, 99, 0)  # long defaults and values (dicts, lists) run over rather than widen every line
+    widths = [min(max([len(c)] + [len(x[i]) for x in cells]), cap) for i, (c, cap) in enumerate(zip(cols, caps))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
+    head = f"{len(rows)} setting(s) of {'profile ' + str(cfg.profile) if cfg else 'the defaults'}; * = not the default"
+    return "\n".join([head, fmt.format("  " + cols[0], *cols[1:])] + [fmt.format(*c) for c in cells])
+
+# %% ../nbs/15_cli.ipynb #3de89f4e
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fma-wsss", description="FMA-WSSS: weakly supervised segmentation with CLIP, learned prompts and SAM."
@@ -691,9 +736,36 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--older-than", type=float, metavar="DAYS", help="clean: only folders unchanged for DAYS days")
     c.add_argument("--dry-run", action="store_true", help="clean: print what would be removed, remove nothing")
     _seed_parser(sub)
+    rs = sub.add_parser(
+        "runs",
+        help="the table of all runs, as text, CSV and an HTML page",
+        description="Print the runs under DIR (profile, overrides, status, headline mIoUs, time); write "
+        "DIR/runs.csv and DIR/runs.html (the table and the metrics against each setting that differs).",
+    )
+    rs.add_argument("dir", nargs="?", help="folder searched for run folders (default: reports/)")
+    rs.add_argument("--out", help="where runs.csv and runs.html go (default: DIR)")
+    st = sub.add_parser(
+        "settings",
+        help="every setting: type, default, value, METHOD section",
+        description="Print every setting with its type, default, value in PROFILE (with the -p overrides) and "
+        "the METHOD section it implements.",
+    )
+    st.add_argument(
+        "profile", nargs="?", help="profile name or YAML path (default: the defaults, METHOD's VOC settings)"
+    )
+    st.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a setting, as in `fma-wsss run` (repeatable)",
+    )
+    st.add_argument("--changed", action="store_true", help="only the settings that differ from the default")
     return p
 
-# %% ../nbs/15_cli.ipynb #b7c7ba04
+# %% ../nbs/15_cli.ipynb #3f113f0a
 def cache_cmd(
     action: str,  # "list" or "clean"
     root: str | Path | None = None,  # cache root; default cache_dir()
@@ -744,6 +816,9 @@ def _dispatch(a: argparse.Namespace) -> int:
         out = seed_images(a.images, a.out, a.classes, a.prompts, a.labels, a.profile, dict(a.param), a.seed_pass,
                           progress=not a.no_progress)  # fmt: skip
         print(f"seeds: {out}")
+        return 0
+    if a.cmd in ("runs", "settings"):
+        print(runs_cmd(a.dir, a.out) if a.cmd == "runs" else settings_cmd(a.profile, dict(a.param), a.changed))
         return 0
     if a.dataset == "folder":
         lines, problems = check_folder_dataset(a.root, a.split, a.read)

@@ -4,12 +4,13 @@
 
 # %% auto #0
 __all__ = ['SECTIONS', 'RunSettings', 'RunConfig', 'ConfigError', 'setting_names', 'resolve_overrides', 'apply_overrides',
-           'list_profiles', 'load_config', 'to_overrides', 'from_dict']
+           'method_sections', 'settings_table', 'list_profiles', 'load_config', 'to_overrides', 'from_dict']
 
-# %% ../nbs/12_config.ipynb #1c119946
+# %% ../nbs/12_config.ipynb #fa9ba30d
 import dataclasses
 import difflib
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from fastcore.docments import docments
 
 from .cam import CamSettings
 from .clip import ClipSettings
@@ -249,7 +251,51 @@ def _deepcopy(cfg: RunConfig) -> RunConfig:
 
     return copy.deepcopy(cfg)
 
-# %% ../nbs/12_config.ipynb #01d2c538
+# %% ../nbs/12_config.ipynb #3923aa9f
+def method_sections(
+    text: str,  # a comment or docstring citing METHOD.md, e.g. "METHOD 8; else METHOD 3-5"
+) -> str:
+    "The METHOD sections cited in `text`, in order, without repeats: `'8, 3-5'` ('' when none)."
+    refs = re.findall(r"METHOD\s+(\d+(?:\s*[-–]\s*\d+)?(?:\s*,\s*\d+(?:\s*[-–]\s*\d+)?)*)", text or "")
+    parts = [p.strip().replace(" ", "") for r in refs for p in r.split(",")]
+    return ", ".join(dict.fromkeys(parts))
+
+
+def _field_docs(cls: type) -> dict[str, tuple[str, type]]:
+    "Each field's trailing comment and the class in the MRO that declares it."
+    out = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass) and klass.__dict__.get("__annotations__"):
+            try:
+                docs = docments(klass)
+            except (OSError, TypeError):  # no source to read (a class made at run time)
+                continue
+            out.update({k: (v or "", klass) for k, v in docs.items() if k in klass.__annotations__})
+    return out
+
+
+def settings_table(
+    cfg: RunConfig | None = None,  # the configuration whose values to show; default RunConfig()
+) -> list[dict]:
+    "One row per setting: name, type, default, value (in `cfg`), method (METHOD sections) and doc."
+    cfg = cfg if cfg is not None else RunConfig()
+    default = RunConfig()
+    rows = []
+    for sec, cls in _section_types().items():
+        docs, hints = _field_docs(cls), typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            doc, owner = docs.get(f.name, ("", cls))
+            rows.append({
+                "name": f"{sec}.{f.name}",
+                "type": _type_name(hints[f.name]),
+                "default": getattr(getattr(default, sec), f.name),
+                "value": getattr(getattr(cfg, sec), f.name),
+                "method": method_sections(doc) or method_sections(owner.__doc__ or ""),
+                "doc": doc,
+            })  # fmt: skip
+    return rows
+
+# %% ../nbs/12_config.ipynb #8bc745ab
 def _profiles_dir() -> Path:
     "`fma_wsss/profiles/` (package data, shipped with the package)."
     import fma_wsss
@@ -276,7 +322,7 @@ def _profile_path(name: str) -> Path:
         + ", or give a path to a .yaml file"
     )
 
-# %% ../nbs/12_config.ipynb #763d6cfd
+# %% ../nbs/12_config.ipynb #0e7e0cf6
 def _flatten(d: dict, source: str) -> dict:
     "{section: {field: v}} -> {section.field: v}; a non-mapping section is an error."
     out = {}
@@ -310,7 +356,7 @@ def _read_profile(name: str, seen: tuple = ()) -> tuple[dict, str]:
     flat.update(_flatten(raw, str(path)))
     return flat, (path.stem if path.parent == _profiles_dir() else str(path))
 
-# %% ../nbs/12_config.ipynb #317cc8e5
+# %% ../nbs/12_config.ipynb #30cbc55c
 def load_config(
     profile: str = "smoke",  # profile name (see `list_profiles()`) or path to a YAML file
     overrides: dict | None = None,  # {name: value} applied after the profile
@@ -325,7 +371,7 @@ def load_config(
         cfg.run.name = Path(name).stem  # a profile path names the run by its file stem
     return cfg
 
-# %% ../nbs/12_config.ipynb #5762aaea
+# %% ../nbs/12_config.ipynb #23b205a4
 def to_overrides(cfg: RunConfig) -> dict:
     "`cfg` as flat `{section.field: value}` overrides (what `load_config` would need to rebuild it)."
     return {f"{s}.{k}": v for s in SECTIONS for k, v in cfg.section(s).items()}

@@ -360,7 +360,7 @@ def oracle_cams(
         cam = np.stack([gaussian_filter(c, blur) for c in cam]) if len(cam) else cam
     return cam
 
-# %% ../nbs/10_seeding.ipynb #f10d138f
+# %% ../nbs/10_seeding.ipynb #8747b141
 @dataclass
 class SeedSettings:
     "The SAMS seed rule (METHOD 8)."
@@ -368,6 +368,4 @@ class SeedSettings:
     bg_power_coarse: float = 0.6  # METHOD 8: background exponent p of the coarse seeds
     bg_power_fine: float = 0.7  # METHOD 8: background exponent p of the fine seeds
     use_masks: bool = True  # METHOD 8; False: seeds from CAM scores alone (METHOD 4, the ablation without SAMS)
-    bg_power_coarse_grid: list[float] = field(
-        default_factory=list
-    )  # METHOD 8: if set, the coarse p is chosen among these on the held-out subset
+    bg_power_coarse_grid: list[float] = field(default_factory=list)  # METHOD 8: coarse p chosen among these

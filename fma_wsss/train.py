@@ -238,7 +238,7 @@ def lr_at(
     span = max(iters - warmup_iters, 1)
     return 0.5 * lr * (1 + math.cos(math.pi * min(step - warmup_iters, span) / span))
 
-# %% ../nbs/08_train.ipynb #ac88213a
+# %% ../nbs/08_train.ipynb #84a3d5c0
 LOSSES = ("contrastive", "cam_activation", "joint")  # METHOD 6/7
 PRECISIONS = ("fp16", "bf16", "fp32")  # METHOD 7
 _LEARNER_SETS = {"contrastive": ("cls",), "cam_activation": ("seg",), "joint": ("cls", "seg")}
@@ -248,16 +248,10 @@ _LEARNER_SETS = {"contrastive": ("cls",), "cam_activation": ("seg",), "joint": (
 class TrainSettings:
     "How one prompt set is trained (METHOD 6, 7); defaults are VOC classification prompts."
 
-    loss: Literal["contrastive", "cam_activation", "joint"] = (
-        "contrastive"  # METHOD 6: joint = both sets together (the paper's text, an ablation)
-    )
+    loss: Literal["contrastive", "cam_activation", "joint"] = "contrastive"  # METHOD 6; joint: the paper's text
     iterations: int = 1800  # METHOD 7: optimizer steps T
-    checkpoint: int | None = (
-        None  # METHOD 7: the step whose prompts are used downstream (always saved); None = the last
-    )
-    stop_at_checkpoint: bool = (
-        True  # end after `checkpoint` (nothing later is used); the lr schedule still spans `iterations`
-    )
+    checkpoint: int | None = None  # METHOD 7: the step whose prompts are used downstream (None: the last)
+    stop_at_checkpoint: bool = True  # end after `checkpoint`; the lr schedule still spans `iterations`
     lr: float = 1e-3  # METHOD 7: peak learning rate of the cosine
     warmup_iters: int = 500  # METHOD 7: constant-lr steps before the cosine
     warmup_lr: float = 1e-5  # METHOD 7: the constant lr of the warm-up
@@ -269,15 +263,9 @@ class TrainSettings:
     long_side: tuple[int, int] = SCALE_RANGE_VOC  # METHOD 7: random rescale range of the long side
     color_jitter: bool = True  # METHOD 7: colour jitter
     hflip: bool = True  # METHOD 7: random horizontal flip
-    present_from: Literal["seed", "labels"] = (
-        "seed"  # METHOD 6: CAM-loss classes from the cropped seed (VOC) or the image labels (COCO)
-    )
-    precision: Literal["fp16", "bf16", "fp32"] = (
-        "fp16"  # METHOD 7: the release's fp16 (weights, autocast, scaler) on CUDA; the CPU runs fp32
-    )
-    loss_chunks: int = (
-        1  # METHOD 7: losses normalised within this many equal chunks of the batch, then averaged (COCO 4/8)
-    )
+    present_from: Literal["seed", "labels"] = "seed"  # METHOD 6: CAM-loss classes: cropped seed (VOC) or labels
+    precision: Literal["fp16", "bf16", "fp32"] = "fp16"  # METHOD 7: fp16 weights+autocast+scaler on CUDA; CPU fp32
+    loss_chunks: int = 1  # METHOD 7: loss normalised within this many chunks of a batch, averaged (COCO 4/8)
     num_workers: int = 0  # data-loader worker processes (no effect on the result)
     log_every: int = 10  # a log.csv row every N steps
     save_every: int = 0  # a checkpoint every N steps (0: only `checkpoint` and the end)
