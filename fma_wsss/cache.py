@@ -26,7 +26,7 @@ from .core import Workers, atomic_write_bytes, check_name, get_logger, settings_
 __all__ = ['CACHE_FORMAT', 'Stage', 'StageResult', 'StageFailed', 'code_fingerprint', 'lib_versions', 'files_fingerprint',
            'read_manifest', 'Engine', 'run_stage', 'list_cache', 'clean_cache']
 
-# %% ../nbs/12a_cache.ipynb #0efb1b1d
+# %% ../nbs/12a_cache.ipynb #08e65c00
 CACHE_FORMAT = 2  # bumped when the layout of stage folders changes
 
 
@@ -46,7 +46,7 @@ class Stage:
     run_item: Callable | None = None  # per-item stage: (engine, out_dir, id) -> list of output files of that item
     finish: Callable | None = None  # per-item stage: (engine, out_dir) -> metrics, on every rank, after all items
     enabled: Callable | None = None  # (engine) -> bool; None = always
-    ranks: str = "all"  # whole stage under several processes: "all" take part (data parallel), or "main" runs it alone
+    ranks: str | Callable = "all"  # whole stage, several processes: "all" take part, "main" runs it alone (or (engine) -> which)
     doc: str = ""  # one line for reports
 
     def __post_init__(self):
@@ -55,8 +55,8 @@ class Stage:
             raise ValueError(f"stage {self.name!r}: give either `run` (a whole stage) or `items` + `run_item`")
         if self.items is not None and self.run_item is None:
             raise ValueError(f"stage {self.name!r}: a per-item stage needs `run_item`")
-        if self.ranks not in ("all", "main"):
-            raise ValueError(f"stage {self.name!r}: ranks must be 'all' or 'main', got {self.ranks!r}")
+        if not callable(self.ranks) and self.ranks not in ("all", "main"):
+            raise ValueError(f"stage {self.name!r}: ranks must be 'all', 'main' or a callable, got {self.ranks!r}")
 
     @property
     def per_item(self) -> bool:
@@ -281,7 +281,7 @@ def _run_items(engine: Engine, name: str, out: Path, todo: dict, all_ids: list[s
                                        "s": round(time.perf_counter() - t0, 4)})  # fmt: skip
     return len(mine)
 
-# %% ../nbs/12a_cache.ipynb #2d63d236
+# %% ../nbs/12a_cache.ipynb #197c01d3
 def run_stage(
     engine: Engine,
     name: str,  # a stage of the engine whose inputs have run
@@ -324,7 +324,7 @@ def run_stage(
                     return res
                 w.barrier()
                 metrics = st.finish(engine, out) if st.finish is not None else {}
-            elif st.ranks == "main":
+            elif (st.ranks(engine) if callable(st.ranks) else st.ranks) == "main":
                 n, metrics = 1, w.broadcast((st.run(engine, out) or {}) if w.main else None)
             else:
                 n, metrics = 1, st.run(engine, out) or {}

@@ -5,13 +5,15 @@
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'DEFAULT_SPLITS', 'CliError', 'experiments_dir', 'notebook_path', 'run_notebook', 'run_profile',
            'load_sweep', 'point_settings', 'run_sweep', 'rerender', 'weights_cmd', 'check_dataset',
-           'check_folder_dataset', 'seed_images', 'preflight_run', 'runs_cmd', 'settings_cmd', 'cache_cmd', 'main']
+           'check_folder_dataset', 'seed_images', 'preflight_run', 'runs_cmd', 'settings_cmd', 'notebook_until',
+           'run_cmd', 'cache_cmd', 'main']
 
-# %% ../nbs/15_cli.ipynb #221b8187
+# %% ../nbs/15_cli.ipynb #783371d8
 import argparse
 import itertools
 import json
 import re
+import subprocess
 import sys
 import time
 import traceback
@@ -92,7 +94,7 @@ def _render(nb: Path):
     if nb.is_file():
         render_html(nb)
 
-# %% ../nbs/15_cli.ipynb #c988d07d
+# %% ../nbs/15_cli.ipynb #ca7c5ade
 def _absolute_profile(profile: str, base: Path | None = None) -> str:
     "A profile given as a YAML path, made absolute (relative to `base`, else the current folder); names unchanged."
     p = Path(profile)
@@ -133,7 +135,15 @@ def run_profile(
         out.mkdir(parents=True, exist_ok=True)
         tb = out / "traceback.txt"
         tb.write_text(traceback.format_exc())
-        write_json(out / "FAILED.json", {**_failure(e), "traceback": str(tb), "profile": profile, "overrides": overrides,
+        kernel = {}  # what the notebook itself recorded (fma_wsss.experiments), kept beside the command's view
+        if (out / "FAILED.json").is_file():
+            try:
+                kernel = json.loads((out / "FAILED.json").read_text())
+            except json.JSONDecodeError:
+                kernel = {}
+        failure = _failure(e)
+        write_json(out / "FAILED.json", {**kernel, **failure, "stage": failure["stage"] or kernel.get("stage"),
+                                         "traceback": str(tb), "profile": profile, "overrides": overrides,
                                          "notebook": notebook})  # fmt: skip
         raise
     return out
@@ -664,7 +674,7 @@ def settings_cmd(
     head = f"{len(rows)} setting(s) of {'profile ' + str(cfg.profile) if cfg else 'the defaults'}; * = not the default"
     return "\n".join([head, fmt.format("  " + cols[0], *cols[1:])] + [fmt.format(*c) for c in cells])
 
-# %% ../nbs/15_cli.ipynb #3de89f4e
+# %% ../nbs/15_cli.ipynb #792bbae9
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fma-wsss", description="FMA-WSSS: weakly supervised segmentation with CLIP, learned prompts and SAM."
@@ -689,7 +699,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--notebook", default="00_pipeline", help=f"experiment to run: {', '.join(EXPERIMENTS[:-1])}")
     r.add_argument("--force", metavar="STAGE[,STAGE]", help="recompute these stages even when cached (fma_wsss.pipeline.STAGES)")
+    r.add_argument("--until", metavar="STAGE", help="stop after this stage (setting run.until)")
     r.add_argument("--no-progress", action="store_true", help="hide papermill's progress bar")
+    g = r.add_argument_group("several processes (torch.distributed; see fma_wsss.distributed and scripts/slurm/)")
+    g.add_argument("--nproc", type=int, help="processes on this machine, one per GPU (setting run.nproc; default 1)")
+    g.add_argument("--nnodes", type=int, default=1, help="machines taking part (default 1)")
+    g.add_argument("--node-rank", type=int, default=0, help="this machine's index, 0..nnodes-1")
+    g.add_argument("--master-addr", default="127.0.0.1", help="address of machine 0 (several machines)")
+    g.add_argument("--master-port", type=int, help="rendezvous port on machine 0 (several machines; default: a free one)")
+    g.add_argument("--shard", metavar="I/N", help="job-array task I of N: make only per-image stages (with --until), "
+                   "no process group, no report")  # fmt: skip
     s = sub.add_parser(
         "sweep",
         help="run every point of a sweep YAML",
@@ -765,7 +784,66 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--changed", action="store_true", help="only the settings that differ from the default")
     return p
 
-# %% ../nbs/15_cli.ipynb #3f113f0a
+# %% ../nbs/15_cli.ipynb #0892b86c
+def notebook_until(notebook: str) -> str | None:
+    "The last stage an experiment notebook runs (its `open_run(globals(), until=...)`; None: all)."
+    src = "".join("".join(c["source"]) for c in json.loads(notebook_path(notebook).read_text())["cells"])
+    m = re.search(r"open_run\(\s*globals\(\)\s*,\s*until\s*=\s*[\"']([A-Za-z0-9_]+)[\"']", src)
+    return m.group(1) if m else None
+
+
+def _run_argv(a: argparse.Namespace, out: Path) -> list[str]:
+    "The `fma-wsss run` arguments every process of a torchrun launch gets (the launch options left out)."
+    argv = ["run", _absolute_profile(a.profile), "--out", str(out), "--notebook", a.notebook]
+    for k, v in a.param:
+        argv += ["-p", k, v]
+    argv += ["--force", a.force] if a.force else []
+    argv += ["--until", a.until] if a.until else []
+    return argv + (["--no-progress"] if a.no_progress else [])
+
+
+def run_cmd(a: argparse.Namespace) -> int:
+    "`fma-wsss run`: one process, a torchrun launch (`--nproc`), a rank inside one, or a job-array shard."
+    from fma_wsss.distributed import Launch, env_rank, launched, parse_shard, torchrun_argv
+
+    params = dict(a.param)
+    if a.force:
+        params["run.force"] = [f.strip() for f in a.force.split(",") if f.strip()]
+    if a.until:
+        params["run.until"] = a.until
+    overrides = resolve_overrides(params, source="-p parameters")
+    cfg = load_config(_absolute_profile(a.profile), overrides)
+    if a.shard:
+        from fma_wsss.core import Workers
+        from fma_wsss.pipeline import Pipeline
+
+        i, n = parse_shard(a.shard)
+        res = Pipeline(cfg, workers=Workers(i, n, independent=True), progress=not a.no_progress).run()
+        print(f"shard {i}/{n}: " + ", ".join(f"{k} {r.computed} computed" for k, r in res.items()))
+        return 0
+    rank, _, world = env_rank()
+    if world > 1 and rank > 0:  # a worker of a torchrun launch: the notebook runs on rank 0
+        from fma_wsss.pipeline import Pipeline
+
+        Pipeline(cfg, progress=not a.no_progress).run(until=notebook_until(a.notebook))
+        return 0
+    launch = Launch(a.nproc or cfg.run.nproc, a.nnodes, a.node_rank, a.master_addr, a.master_port)
+    if launch.world_size > 1 and not launched():
+        preflight_run(a.profile, params)
+        if a.out is None and launch.nnodes > 1:
+            raise CliError("several machines write one run folder: give every machine the same --out")
+        if a.out is None:
+            from fma_wsss.runs import new_run_dir, run_name
+
+            a.out = str(new_run_dir(run_name(cfg.run.name, overrides)))
+        return subprocess.run(torchrun_argv(_run_argv(a, Path(a.out).resolve()), launch)).returncode
+    if world == 1:
+        preflight_run(a.profile, params)  # every checkpoint the run needs, or one error listing the missing
+    out = run_profile(a.profile, params, a.out, a.notebook, progress=not a.no_progress)
+    print(f"run folder: {out}")
+    return 0
+
+# %% ../nbs/15_cli.ipynb #53d5cf29
 def cache_cmd(
     action: str,  # "list" or "clean"
     root: str | Path | None = None,  # cache root; default cache_dir()
@@ -793,13 +871,7 @@ def cache_cmd(
 def _dispatch(a: argparse.Namespace) -> int:
     _pin_root()
     if a.cmd == "run":
-        params = dict(a.param)
-        if a.force:
-            params["run.force"] = [f.strip() for f in a.force.split(",") if f.strip()]
-        preflight_run(a.profile, params)  # every checkpoint the run needs, or one error listing the missing
-        out = run_profile(a.profile, params, a.out, a.notebook, progress=not a.no_progress)
-        print(f"run folder: {out}")
-        return 0
+        return run_cmd(a)
     if a.cmd == "sweep":
         st = run_sweep(a.file, a.out, progress=not a.no_progress, summary=not a.no_summary)
         print(" ".join(f"{k}:{v}" for k, v in st.items()))

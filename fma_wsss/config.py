@@ -29,7 +29,7 @@ from .seeding import SeedSettings
 from .segmenter import SegmenterSettings
 from .train import PromptTrainSettings
 
-# %% ../nbs/12_config.ipynb #fe3ba688
+# %% ../nbs/12_config.ipynb #4eb58bcd
 @dataclass
 class RunSettings:
     "How the run is executed; nothing here changes the results except `random_seed` (and `until`, which stops early)."
@@ -40,6 +40,7 @@ class RunSettings:
     meaningless: bool = False  # numbers come from untrained models: every report carries a banner
     until: str | None = None  # stop after this stage (see fma_wsss.pipeline.STAGES); None = all
     force: list[str] = field(default_factory=list)  # stages recomputed even when cached (`fma-wsss run --force`)
+    nproc: int = 1  # processes per machine, one per GPU (`fma-wsss run --nproc`; torchrun, fma_wsss.distributed)
 
 
 def _seg_prompts_default() -> PromptTrainSettings:  # METHOD 2 and 7: VOC segmentation prompts

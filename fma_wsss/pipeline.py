@@ -35,7 +35,7 @@ __all__ = ['STAGES', 'Pipeline', 'dataset', 'file_hashes', 'item_fingerprints', 
            'prompt_checkpoint', 'prompt_mode', 'load_cam', 'seed_dir', 'required_weights', 'preflight', 'run_pipeline',
            'stage_table', 'example_ids']
 
-# %% ../nbs/13_pipeline.ipynb #9c50de63
+# %% ../nbs/13_pipeline.ipynb #a25ec4ee
 class Pipeline(Engine):
     "The cached stages of one run configuration (see `fma_wsss.cache.Engine`)."
 
@@ -47,6 +47,8 @@ class Pipeline(Engine):
         workers: Workers | None = None,  # this process's place in the run; default `Workers.current()`
         progress: bool = True,  # tqdm bars
     ):
+        # under torchrun (WORLD_SIZE > 1) every process joins the group: NCCL on cuda:LOCAL_RANK, Gloo on the CPU
+        workers = workers or Workers.join(pick_device(cfg.run.device))
         super().__init__(STAGES if stages is None else stages, cache or cache_dir(create=True), workers, progress)
         self.cfg = cfg
         self.resolved: dict = {}
@@ -478,24 +480,34 @@ def _seeds_finish(kind: str):
 
     return finish
 
-# %% ../nbs/13_pipeline.ipynb #ed30b291
+# %% ../nbs/13_pipeline.ipynb #eef93a6e
 def _segmenter_settings(pipe) -> dict:
     return {"segmenter": vars(pipe.cfg.segmenter), "random_seed": pipe.cfg.run.random_seed}
 
 
-def _segmenter_run(pipe, out: Path) -> dict:
-    s, dev = pipe.cfg.segmenter, device(pipe)
-    if dev.type == "cpu" and s.num_workers:
-        import dataclasses
+def _segmenter_ranks(pipe) -> str:
+    "Stage 2 under several processes: every GPU trains (mmseg's own data parallelism); on the CPU rank 0 alone."
+    return "all" if device(pipe).type == "cuda" else "main"
 
+
+def _segmenter_run(pipe, out: Path) -> dict:
+    import dataclasses
+
+    s, dev, w = pipe.cfg.segmenter, device(pipe), pipe.workers
+    if dev.type == "cpu" and s.num_workers:
         s = dataclasses.replace(s, num_workers=0)  # mmengine's worker processes only cost time on the CPU
+    if w.grouped and dev.type == "cuda":
+        s = dataclasses.replace(s, gpus=w.world_size)  # the run's processes train together (SyncBN, DDP)
     val = dataset(pipe, "val")
     work = train_segmenter(s, dataset(pipe), seed_dir(pipe, "fine"), val if s.val_interval else None,
                            work_dir=out / "work", device=str(dev), random_seed=pipe.cfg.run.random_seed)  # fmt: skip
-    score = evaluate_segmenter(s, last_checkpoint(work), val, out_dir=out / "eval", device=str(dev))
-    return {**_jsonable_score(score, "final"), "final_mmseg_miou": score["mmseg_miou"], "work_dir": str(work)}
+    metrics = None
+    if w.main:  # one process scores the val split
+        score = evaluate_segmenter(s, last_checkpoint(work), val, out_dir=out / "eval", device=str(dev))
+        metrics = {**_jsonable_score(score, "final"), "final_mmseg_miou": score["mmseg_miou"], "work_dir": str(work)}
+    return w.broadcast(metrics) if _segmenter_ranks(pipe) == "all" else metrics
 
-# %% ../nbs/13_pipeline.ipynb #b805def0
+# %% ../nbs/13_pipeline.ipynb #f51f1b30
 _CLIP_CODE, _CLIP_LIBS = ("clip", "prompts", "cam", "data"), ("torch", "open_clip_torch")
 STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("masks", (), _masks_settings, code=("masks", "sam", "data"),
@@ -510,7 +522,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
           doc="Grad-CAM + CAA with the classification prompts, METHOD 3-5"),
     Stage("bg_power", ("cams_cls", "masks"), lambda p: {"grid": p.cfg.seeds.bg_power_coarse_grid,
           "use_masks": p.cfg.seeds.use_masks}, code=("seeding", "masks", "infer", "cam", "metrics"), run=_bg_power_run,
-          data=lambda p: data_fingerprint(p, "heldout"), enabled=_chooses_bg_power,
+          data=lambda p: data_fingerprint(p, "heldout"), enabled=_chooses_bg_power, ranks="main",
           doc="the coarse bg_power chosen on the held-out subset, METHOD 8"),
     Stage("seeds_coarse", ("cams_cls", "masks", "bg_power"), _seeds_settings("coarse"),
           code=("seeding", "masks", "infer", "cam", "metrics"), items=_seeds_items("coarse"),
@@ -530,7 +542,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("segmenter", ("seeds_fine",), _segmenter_settings, code=("segmenter", "metrics", "data"),
           libs=("torch", "mmsegmentation", "mmcv", "mmengine", "mmdet"), run=_segmenter_run,
           data=lambda p: {"train": data_fingerprint(p, "train"), "val": data_fingerprint(p, "val")},
-          enabled=lambda p: p.cfg.segmenter.enabled,
+          enabled=lambda p: p.cfg.segmenter.enabled, ranks=_segmenter_ranks,
           doc="stage-2 segmenter trained on the fine seeds, scored on val, METHOD 9"),
 ]}  # fmt: skip
 
