@@ -100,7 +100,7 @@ def _cam_settings(clip, learner, dataset, cam_cfg) -> dict:
 def _check_settings(out_dir: Path, settings: dict):
     guard_settings(out_dir / "settings.json", settings, ValueError, "CAMs")
 
-# %% ../nbs/08a_infer.ipynb #8aaaa1fe
+# %% ../nbs/08a_infer.ipynb #734b95d1
 def write_cam(
     clip,  # fma_wsss.clip.FrozenClip
     text_feats: torch.Tensor,  # (C+n_bg, D) the prompt set's features (computed once per split)
@@ -109,12 +109,14 @@ def write_cam(
     id: str,  # the image
     out_dir: Path | str,  # its `<id>.npz` goes here
     cam_cfg,  # fma_wsss.cam.CamSettings
+    image: np.ndarray | None = None,  # the (H,W,3) uint8 image when already read; default: read it
 ) -> Path:
     "Compute and store the raw patch-grid CAMs of one image ((0,h,w) if it has no foreground label); returns the file."
     from fma_wsss.cam import compute_cams
     from fma_wsss.data import read_image
 
-    image, labels = read_image(dataset.image_path(id)), dataset.image_labels(id)
+    image = read_image(dataset.image_path(id)) if image is None else image
+    labels = dataset.image_labels(id)
     cam = compute_cams(clip, text_feats, n_fg, image, labels, cam_cfg)  # (0,h,w) when there is no label
     path = cam_path(out_dir, id)
     save_cams(path, cam, labels, image.shape[:2])
