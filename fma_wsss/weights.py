@@ -18,9 +18,9 @@ from tqdm import tqdm  # text bar: renders in papermill HTML reports, no widget 
 from .core import get_logger, sha256_file, weights_dir
 
 # %% auto #0
-__all__ = ['WEIGHT_KINDS', 'WEIGHTS', 'CLIP_VIT_B16', 'SAM_WEIGHTS', 'BACKBONE_WEIGHTS', 'OFFLINE_ENV', 'WeightSpec',
-           'register_weights', 'WeightsNotFoundError', 'WeightsCorruptError', 'get_spec', 'verify_weights',
-           'resolve_weights', 'list_weights']
+__all__ = ['WEIGHT_KINDS', 'WEIGHTS', 'CLIP_VIT_B16', 'SAM_WEIGHTS', 'SAM2_WEIGHTS', 'BACKBONE_WEIGHTS', 'OFFLINE_ENV',
+           'WeightSpec', 'register_weights', 'WeightsNotFoundError', 'WeightsCorruptError', 'get_spec',
+           'verify_weights', 'resolve_weights', 'list_weights']
 
 # %% ../nbs/02_weights.ipynb #8a680fb3
 WEIGHT_KINDS = ("clip", "sam", "backbone")
@@ -98,7 +98,35 @@ for _arch, _file, _size, _sha in [
     )
 SAM_WEIGHTS = {"vit_h": "sam_vit_h", "vit_l": "sam_vit_l", "vit_b": "sam_vit_b"}  # METHOD 8: SAM arch -> registry name
 
-# %% ../nbs/02_weights.ipynb #4e4d3b46
+# %% ../nbs/02_weights.ipynb #f0c5a1d9
+_SAM2_SOURCE = (
+    "URL: facebookresearch/sam2 checkpoints/download_ckpts.sh (SAM 2.1); sha256: micro-sam micro_sam/v2 "
+    "HASHES['sam2.1'] and other projects alike; size: independent download scripts alike"
+)
+SAM2_WEIGHTS = {}  # beyond the release: SAM 2.1 Hiera size (masks.sam2_arch) -> registry name
+for _arch, _stem, _size, _sha in [
+    ("tiny", "tiny", 156008466, "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69"),
+    ("small", "small", 184416285, "6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38"),
+    ("base+", "base_plus", 323606802, "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5"),
+    ("large", "large", 898083611, "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318"),
+]:
+    _file = f"sam2.1_hiera_{_stem}.pt"
+    SAM2_WEIGHTS[_arch] = _file.removesuffix(".pt")  # the file name without .pt, e.g. "sam2.1_hiera_large"
+    register_weights(
+        WeightSpec(
+            SAM2_WEIGHTS[_arch],
+            "sam",
+            f"sam2.1_hiera_{_stem}",
+            _file,
+            f"https://dl.fbaipublicfiles.com/segment_anything_2/092824/{_file}",
+            _sha,
+            _size,
+            _SAM2_SOURCE,
+            "Apache-2.0",
+        )
+    )
+
+# %% ../nbs/02_weights.ipynb #888370cb
 _OMM = "https://download.openmmlab.com"
 _OMM_SOURCE = (
     "URL: mmsegmentation 1.2.2 configs / mmengine hub openmmlab.json; sha256: the 8-hex prefix "
@@ -122,7 +150,7 @@ for _name, (_arch, _url) in BACKBONE_WEIGHTS.items():
     _sha8 = _file[:-4].rsplit("-", 1)[1]
     register_weights(WeightSpec(_name, "backbone", _arch, _file, _url, _sha8, None, _OMM_SOURCE, "Apache-2.0 (OpenMMLab)"))
 
-# %% ../nbs/02_weights.ipynb #f62014af
+# %% ../nbs/02_weights.ipynb #06c46375
 class WeightsNotFoundError(FileNotFoundError):
     "A checkpoint is neither at the given path, nor in the weights folder, nor downloadable now."
 
@@ -160,7 +188,7 @@ def verify_weights(
         return _hex_ok(sha256_file(path), spec)
     return True
 
-# %% ../nbs/02_weights.ipynb #78bf9693
+# %% ../nbs/02_weights.ipynb #60a53a6f
 OFFLINE_ENV = "FMA_WSSS_OFFLINE"  # set to 1 to forbid downloads
 
 
@@ -181,7 +209,7 @@ def _cached_ok(spec: WeightSpec, p: Path) -> bool:
         return p.stat().st_size == spec.size
     return _hex_ok(sha256_file(p), spec)
 
-# %% ../nbs/02_weights.ipynb #a689e050
+# %% ../nbs/02_weights.ipynb #5d6e006f
 def _download(spec: WeightSpec, dest: Path, progress: bool, timeout: float) -> Path:
     "Stream `spec.url` to a temp file beside `dest`, check size and sha256, then rename into place."
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -215,7 +243,7 @@ def _download(spec: WeightSpec, dest: Path, progress: bool, timeout: float) -> P
     finally:
         tmp.unlink(missing_ok=True)  # after os.replace it is gone already
 
-# %% ../nbs/02_weights.ipynb #8cb8efd7
+# %% ../nbs/02_weights.ipynb #5b3ac731
 def resolve_weights(
     name: str | WeightSpec,  # registry name, e.g. "sam_vit_h" (or a spec)
     path: Path | str | None = None,  # explicit checkpoint file: used if it exists, else an error
@@ -254,7 +282,7 @@ def resolve_weights(
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:  # incl. a cut connection
         raise _not_found(spec, folder, f"download failed: {e}") from e
 
-# %% ../nbs/02_weights.ipynb #4bd7fbfe
+# %% ../nbs/02_weights.ipynb #4b9843da
 def list_weights(
     folder: Path | str | None = None,  # weights folder; default `weights_dir()`
     verify: bool = False,  # also hash present files (slow for SAM)
