@@ -96,7 +96,7 @@ def test_run_smoke_with_sam2_masks(env):
 def test_multiscale_cams_without_scale_one():
     """Scales without 1.0: the map is the mean of the per-scale Grad-CAMs resized to the scale-1.0 grid, and CAA
     refines it with the attention of a separate scale-1.0 forward pass; written out step by step here."""
-    from fma_wsss.cam import CamSettings, box_mask, cam_grid, cam_to_score, compute_cams, grad_cam, refine_cam
+    from fma_wsss import cam
     from fma_wsss.clip import FrozenClip
     from fma_wsss.data import demo_dataset
     from fma_wsss.prompts import PromptLearner
@@ -107,7 +107,7 @@ def test_multiscale_cams_without_scale_one():
     with torch.no_grad():
         text = PromptLearner(clip, list(ds.vocab.clip_names), list(ds.vocab.bg_words), random_seed=0)()
     h, w = smp.image.shape[:2]
-    grid = cam_grid((h, w))
+    grid = cam.cam_grid((h, w))
     labels = torch.as_tensor(smp.labels)
     present = torch.zeros(1, 20, dtype=torch.bool)
     present[0, labels - 1] = True
@@ -119,17 +119,22 @@ def test_multiscale_cams_without_scale_one():
     maps = []
     for s in (0.75, 1.25):
         f = clip.encode_image(clip_input((math.ceil(s * w / 16) * 16, math.ceil(s * h / 16) * 16)))
-        c = grad_cam(f, clip.logits(f.image_emb, text), present)[0, labels - 1].detach()
+        c = cam.grad_cam(f, clip.logits(f.image_emb, text), present)[0, labels - 1].detach()
         assert c.shape[-2:] != grid
         maps.append(F.interpolate(c[None], size=grid, mode="bilinear", align_corners=False)[0])
     avg = (maps[0] + maps[1]) / 2
-    got = compute_cams(clip, text, 20, smp.image, smp.labels, CamSettings(refine=False, scales=[0.75, 1.25]))
+    got = cam.compute_cams(clip, text, 20, smp.image, smp.labels, cam.CamSettings(refine=False, scales=[0.75, 1.25]))
     assert torch.allclose(got, avg, rtol=0, atol=1e-6 * float(avg.abs().max()))
+    # what seeding then reads (FIDELITY.md): the stored mean, resized to the image, is the mean of the scales'
+    # maps each resized to the image through the scale-1.0 grid (bilinear resizing is linear)
+    through_grid = [F.interpolate(m[None], size=(h, w), mode="bilinear", align_corners=False)[0] for m in maps]
+    assert torch.allclose(cam.upsample_cam(got, (h, w)), (through_grid[0] + through_grid[1]) / 2, rtol=0,
+                          atol=1e-6 * float(avg.abs().max()))  # fmt: skip
     with torch.no_grad():
         attn = clip.encode_image(clip_input((math.ceil(w / 16) * 16, math.ceil(h / 16) * 16)), with_attn=True).attn[0]
-    score = cam_to_score(avg)
-    want = refine_cam(score, attn.half(), box_mask(score, 0.4), 1, 2)
-    got = compute_cams(clip, text, 20, smp.image, smp.labels, CamSettings(scales=[0.75, 1.25]))
+    score = cam.cam_to_score(avg)
+    want = cam.refine_cam(score, attn.half(), cam.box_mask(score, 0.4), 1, 2)
+    got = cam.compute_cams(clip, text, 20, smp.image, smp.labels, cam.CamSettings(scales=[0.75, 1.25]))
     assert torch.allclose(got, want, rtol=0, atol=1e-6)
 
 
