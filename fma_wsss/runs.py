@@ -297,6 +297,7 @@ def sweep_figures(
     "(name, figure) per (varying setting, metric): the metric against the setting, one line per another setting."
     ok = df[df["status"] == "ok"] if len(df) else df
     settings = varying_settings(ok)[:most]
+    ok = ok.assign(**{c: ok[c].map(lambda v: str(v) if isinstance(v, (list, dict)) else v) for c in settings})
     banner = bool(len(ok)) and bool(ok["meaningless"].any())
     out = []
     for x in settings:

@@ -18,10 +18,11 @@ from tqdm import tqdm  # text bar: renders in papermill HTML reports, no widget 
 from .core import FileHashes, cache_dir, check_name, get_logger, weights_dir
 
 # %% auto #0
-__all__ = ['WEIGHT_KINDS', 'WEIGHTS', 'CLIP_VIT_B16', 'SAM_WEIGHTS', 'BACKBONE_WEIGHTS', 'KIND_CACHES', 'OFFLINE_ENV',
-           'WeightSpec', 'register_weights', 'WeightsNotFoundError', 'WeightsCorruptError', 'get_spec', 'file_sha256',
-           'verify_weights', 'check_weights_file', 'hf_hub_cache', 'openai_clip_cache', 'torch_hub_checkpoints',
-           'weight_candidates', 'find_weights', 'offline', 'resolve_weights', 'preflight_weights', 'list_weights']
+__all__ = ['WEIGHT_KINDS', 'WEIGHTS', 'CLIP_VIT_B16', 'SAM_WEIGHTS', 'SAM2_WEIGHTS', 'BACKBONE_WEIGHTS', 'KIND_CACHES',
+           'OFFLINE_ENV', 'WeightSpec', 'register_weights', 'WeightsNotFoundError', 'WeightsCorruptError', 'get_spec',
+           'file_sha256', 'verify_weights', 'check_weights_file', 'hf_hub_cache', 'openai_clip_cache',
+           'torch_hub_checkpoints', 'weight_candidates', 'find_weights', 'offline', 'resolve_weights',
+           'preflight_weights', 'list_weights']
 
 # %% ../nbs/02_weights.ipynb #24bad139
 WEIGHT_KINDS = ("clip", "sam", "backbone")
@@ -105,7 +106,35 @@ for _arch, _file, _size, _sha in [
     )
 SAM_WEIGHTS = {"vit_h": "sam_vit_h", "vit_l": "sam_vit_l", "vit_b": "sam_vit_b"}  # METHOD 8: SAM arch -> registry name
 
-# %% ../nbs/02_weights.ipynb #4e4d3b46
+# %% ../nbs/02_weights.ipynb #f0c5a1d9
+_SAM2_SOURCE = (
+    "URL: facebookresearch/sam2 checkpoints/download_ckpts.sh (SAM 2.1); sha256: micro-sam micro_sam/v2 "
+    "HASHES['sam2.1'] and other projects alike; size: independent download scripts alike"
+)
+SAM2_WEIGHTS = {}  # beyond the release: SAM 2.1 Hiera size (masks.sam2_arch) -> registry name
+for _arch, _stem, _size, _sha in [
+    ("tiny", "tiny", 156008466, "7402e0d864fa82708a20fbd15bc84245c2f26dff0eb43a4b5b93452deb34be69"),
+    ("small", "small", 184416285, "6d1aa6f30de5c92224f8172114de081d104bbd23dd9dc5c58996f0cad5dc4d38"),
+    ("base+", "base_plus", 323606802, "a2345aede8715ab1d5d31b4a509fb160c5a4af1970f199d9054ccfb746c004c5"),
+    ("large", "large", 898083611, "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318"),
+]:
+    _file = f"sam2.1_hiera_{_stem}.pt"
+    SAM2_WEIGHTS[_arch] = _file.removesuffix(".pt")  # the file name without .pt, e.g. "sam2.1_hiera_large"
+    register_weights(
+        WeightSpec(
+            SAM2_WEIGHTS[_arch],
+            "sam",
+            f"sam2.1_hiera_{_stem}",
+            _file,
+            f"https://dl.fbaipublicfiles.com/segment_anything_2/092824/{_file}",
+            _sha,
+            _size,
+            _SAM2_SOURCE,
+            "Apache-2.0",
+        )
+    )
+
+# %% ../nbs/02_weights.ipynb #888370cb
 _OMM = "https://download.openmmlab.com"
 _OMM_SOURCE = (
     "URL: mmsegmentation 1.2.2 configs / mmengine hub openmmlab.json; sha256: the 8-hex prefix "
@@ -129,7 +158,7 @@ for _name, (_arch, _url) in BACKBONE_WEIGHTS.items():
     _sha8 = _file[:-4].rsplit("-", 1)[1]
     register_weights(WeightSpec(_name, "backbone", _arch, _file, _url, _sha8, None, _OMM_SOURCE, "Apache-2.0 (OpenMMLab)"))
 
-# %% ../nbs/02_weights.ipynb #f56629f4
+# %% ../nbs/02_weights.ipynb #8b1bc51e
 class WeightsNotFoundError(FileNotFoundError):
     "A checkpoint is neither at the given path, nor in the weights folder or a known cache, nor downloadable now."
 
@@ -180,7 +209,7 @@ def verify_weights(
         return _hex_ok(file_sha256(path), spec)
     return True
 
-# %% ../nbs/02_weights.ipynb #fe3bf298
+# %% ../nbs/02_weights.ipynb #99e0e81a
 def _mismatch(spec: WeightSpec, p: Path, what: str) -> WeightsCorruptError:
     return WeightsCorruptError(
         f"checksum mismatch: {p} is not the registered {spec.name!r} ({what}): a partial, corrupt or different "
@@ -200,7 +229,7 @@ def check_weights_file(
         if not _hex_ok(got, spec):
             raise _mismatch(spec, p, f"sha256 {got}, registered {spec.sha256}")
 
-# %% ../nbs/02_weights.ipynb #c5b2fafd
+# %% ../nbs/02_weights.ipynb #faa02a7c
 def hf_hub_cache() -> Path:
     "The Hugging Face hub cache folder, read from the environment as huggingface_hub does."
     env = os.environ
@@ -228,7 +257,7 @@ KIND_CACHES = {  # kind -> folders (other tools' caches) searched for the regist
     "backbone": (torch_hub_checkpoints,),
 }
 
-# %% ../nbs/02_weights.ipynb #348433f6
+# %% ../nbs/02_weights.ipynb #60c93504
 def _hf_files(spec: WeightSpec) -> list[Path]:
     "The files of `spec.hf_repo` present in the hub cache: `refs/main`'s snapshot first, then the others."
     if not spec.hf_repo:
@@ -281,7 +310,7 @@ def find_weights(
             return p
     return None
 
-# %% ../nbs/02_weights.ipynb #bbafa233
+# %% ../nbs/02_weights.ipynb #5f5c39f7
 OFFLINE_ENV = "FMA_WSSS_OFFLINE"  # set to 1 to forbid downloads
 
 
@@ -309,7 +338,7 @@ def _not_found(spec: WeightSpec, folder: Path, why: str) -> WeightsNotFoundError
         f"weights {spec.name!r} not found ({why}). {_where(spec, folder)}; or pass an explicit path."
     )
 
-# %% ../nbs/02_weights.ipynb #a0e4446f
+# %% ../nbs/02_weights.ipynb #73e3ba65
 def _download(spec: WeightSpec, dest: Path, progress: bool, timeout: float) -> Path:
     "Stream `spec.url` to a temp file beside `dest`, check size and sha256, then rename into place."
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -343,7 +372,7 @@ def _download(spec: WeightSpec, dest: Path, progress: bool, timeout: float) -> P
     finally:
         tmp.unlink(missing_ok=True)  # after os.replace it is gone already
 
-# %% ../nbs/02_weights.ipynb #779eb8af
+# %% ../nbs/02_weights.ipynb #ada05872
 def resolve_weights(
     name: str | WeightSpec,  # registry name, e.g. "sam_vit_h" (or a spec)
     path: Path | str | None = None,  # explicit checkpoint file: used if it exists, else an error
@@ -379,7 +408,7 @@ def resolve_weights(
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:  # incl. a cut connection
         raise _not_found(spec, folder, f"download failed: {e}") from e
 
-# %% ../nbs/02_weights.ipynb #7e19bf4b
+# %% ../nbs/02_weights.ipynb #ffec39d6
 def _probe(url: str, timeout: float) -> str | None:
     "None when `url` answers a HEAD request (a file:// URL: when the file exists), else why not."
     try:
@@ -432,7 +461,7 @@ def preflight_weights(
         raise WeightsNotFoundError(f"{len(missing)} checkpoint(s) missing; nothing was run:\n" + "\n".join(missing))
     return out
 
-# %% ../nbs/02_weights.ipynb #46bbd3fe
+# %% ../nbs/02_weights.ipynb #12b08da3
 def list_weights(
     folder: Path | str | None = None,  # weights folder; default `weights_dir()`
     verify: bool = False,  # also check present files' sha256 (remembered; the first time is slow for SAM)

@@ -24,7 +24,16 @@ pipq() { # pip, quiet, without the noise of this machine's local-index warnings
 [ -x "$VENV/bin/python" ] || { echo "set-up: creating $VENV with $PYTHON"; "$PYTHON" -m venv "$VENV"; }
 VPY=$(cd "$VENV" && pwd)/bin/python
 echo "set-up: installing requirements.txt (first run: a few minutes)"
-pipq install -q -r requirements.txt "setuptools<81" wheel
+# sam2 is a source package whose build asks for torch: it is built below against the venv's torch
+# (no isolated build environment, which would fetch a second torch of several GB), without its CUDA kernel
+reqs=$(mktemp)
+grep -v '^sam2==' requirements.txt > "$reqs"
+pipq install -q -r "$reqs" "setuptools<81" wheel
+rm -f "$reqs"
+sam2_pin=$(grep '^sam2==' requirements.txt | cut -d'#' -f1 | tr -d ' ')
+if ! "$VENV/bin/python" -c "import sam2, importlib.metadata as m; assert '$sam2_pin' == 'sam2==' + m.version('sam2')" 2>/dev/null; then
+  SAM2_BUILD_CUDA=0 pipq install -q --no-deps --no-build-isolation "$sam2_pin"
+fi
 torch_v=$("$VENV/bin/python" -c "import torch; print(torch.__version__)")
 cp_tag=$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
 # CUDA ops: a toolkit (nvcc under torch's CUDA_HOME) and a device, unless FMA_WSSS_MMCV_CUDA says otherwise

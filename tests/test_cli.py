@@ -90,9 +90,9 @@ def test_bad_parameter_name_and_type():
 
 
 def test_ambiguous_and_bad_choice():
-    r = fma("run", "smoke", "-p", "iterations", "3", "-p", "masks.generator", "sam2")
+    r = fma("run", "smoke", "-p", "iterations", "3", "-p", "masks.generator", "sam3")
     assert r.returncode == 2 and "ambiguous" in r.stderr and "'prompts_cls.iterations'" in r.stderr
-    assert "masks.generator: expected 'sam' | 'slic' | 'felzenszwalb', got 'sam2'" in r.stderr
+    assert "masks.generator: expected 'sam' | 'sam2' | 'slic' | 'felzenszwalb', got 'sam3'" in r.stderr
 
 
 def test_missing_dataset_root(tmp_path):
