@@ -159,7 +159,7 @@ class _MaskData(MaskData):
             else:
                 self._stats[k] = self._stats[k] + list(v)
 
-# %% ../nbs/09a_sam.ipynb #c9ab9512
+# %% ../nbs/09a_sam.ipynb #ac5cb913
 class _FmaAutomaticMaskGenerator(SamAutomaticMaskGenerator):
     "Stock SAM automatic mask generation plus mask levels and the whole-mask bonuses of METHOD 8."
 
@@ -214,7 +214,9 @@ class _FmaAutomaticMaskGenerator(SamAutomaticMaskGenerator):
         "The model part of stock `predictor.predict_torch` (3 outputs per point): low-res logits (B,3,h,w), IoUs (B,3)."
         model = self.predictor.model
         with self._autocast():
-            sparse, dense = model.prompt_encoder(points=(in_points[:, None, :], in_labels[:, None]), boxes=None, masks=None)
+            sparse, dense = model.prompt_encoder(
+                points=(in_points[:, None, :], in_labels[:, None]), boxes=None, masks=None
+            )
             low_res, iou_preds = model.mask_decoder(
                 image_embeddings=self.predictor.features,
                 image_pe=model.prompt_encoder.get_dense_pe(),
@@ -238,7 +240,9 @@ class _FmaAutomaticMaskGenerator(SamAutomaticMaskGenerator):
         in_points = torch.as_tensor(transformed_points, device=self.predictor.device)
         in_labels = torch.ones(in_points.shape[0], dtype=torch.int, device=in_points.device)
         low_res, iou_preds = self._predict(in_points, in_labels)
-        levels = torch.arange(low_res.shape[1], device=low_res.device).repeat(low_res.shape[0])  # FMA: output index = level
+        levels = torch.arange(low_res.shape[1], device=low_res.device).repeat(
+            low_res.shape[0]
+        )  # FMA: output index = level
         data = _MaskData(
             masks=low_res.flatten(0, 1),  # speed: low-res until the IoU threshold, then upscaled (same values)
             iou_preds=iou_preds.flatten(0, 1),
@@ -280,7 +284,9 @@ class _FmaAutomaticMaskGenerator(SamAutomaticMaskGenerator):
             scores.append(float(unchanged and not changed))  # NMS prefers masks that needed no change
         masks = torch.from_numpy(masks)
         boxes = batched_mask_to_box(masks)
-        keep_by_nms = batched_nms(boxes.float(), torch.as_tensor(scores), torch.zeros(len(boxes)), iou_threshold=nms_thresh)
+        keep_by_nms = batched_nms(
+            boxes.float(), torch.as_tensor(scores), torch.zeros(len(boxes)), iou_threshold=nms_thresh
+        )
         changed = [int(i) for i in keep_by_nms if scores[i] == 0.0]
         for i, rle in zip(changed, _rle_counts(masks[changed])):  # speed: the changed masks in one batch
             mask_data["rles"][i] = rle
