@@ -20,6 +20,8 @@ test: setup
 export:
 	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean
 
-## bench: every benchmark in turn (CPU figures; results in benchmarks/results/)
+## bench: every benchmark in turn, then one summary: per stage, seconds per image next to the previous run's
+## (benchmarks/results/<name>.json, read before it is overwritten) and the 1-min load average (CPU figures)
 bench: setup
-	for b in cam metrics seeding segmenter train pipeline; do $(PY) benchmarks/bench_$$b.py || exit 1; done
+	for b in cam sam sam2 precision seeding metrics train segmenter pipeline distributed; do $(PY) benchmarks/bench_$$b.py || exit 1; done
+	$(PY) benchmarks/_summary.py

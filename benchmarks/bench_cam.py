@@ -1,130 +1,203 @@
-"""Per-image Grad-CAM time on the CPU: all present classes in one batched backward vs one backward per class.
-
-ViT-B/16 shapes with random weights (no pretrained weights are needed for timing), one 512x384 input
-(a 500x375 image rounded up to /16, METHOD 1) with 3 present classes, VOC classification prompts
-(20 foreground + 25 background). Each repeat times the whole per-image CAM (image forward with the
-attention maps + Grad-CAM) and, separately, the backward part alone; runs alternate between the two
-methods so that load from other processes hits both alike. Writes benchmarks/results/cam.{json,md}.
+"""The CAM stage per image on the CPU: text features once per split vs per image, Grad-CAM's backward, bf16.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_cam.py [--repeats 3]
+
+ViT-B/16 shapes with random weights (no pretrained weights are needed for timing) and VOC classification
+prompts (20 foreground + 25 background words = 45 prompts, `prompts_from_settings`):
+
+1. The CAM stage on the demo set (4 images, 300x451 to 512x512, 1-4 classes): `compute_cams` per image
+   (forward with attention, Grad-CAM, CAA, resize) with the prompts' text features encoded for every
+   image (what the stage did before) and once per split (what it does now: `infer.write_cams`);
+   the text encoder alone is timed too. The drop per image should be at least the encoder's time.
+2. Grad-CAM on one 500x375 image with 3 classes: forward with attention + Grad-CAM with the batched
+   backward (`CamSettings.backward="batched"`), one backward per class ("loop"), and the released
+   code's way (one backward per class through the whole network).
+3. The whole `compute_cams` with CLIP in bf16 (`run.inference_dtype: bf16`) against fp32. bf16 is fast
+   on CPUs with AMX or AVX512-BF16 (and GPUs); elsewhere PyTorch emulates it and it is slower.
+
+Runs alternate between the variants so that load from other processes hits all alike; medians.
+Writes benchmarks/results/cam.{json,md}.
 """
 
 import argparse
-import json
-import os
-import platform
 import statistics
+import sys
 import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from fma_wsss.cam import class_scores, grad_cam, grad_cam_loop
-from fma_wsss.clip import FrozenClip
-from fma_wsss.core import atomic_write_bytes, project_root
-from fma_wsss.data import VOC_VOCAB
-from fma_wsss.prompts import classification_prompts
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's fma_wsss
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import Load, record  # noqa: E402
+
+from fma_wsss.cam import CamSettings, compute_cams, grad_cam, masked_scores  # noqa: E402
+from fma_wsss.clip import INFERENCE_DTYPES, FrozenClip, cpu_has_fast_bf16  # noqa: E402
+from fma_wsss.data import VOC_VOCAB, demo_dataset  # noqa: E402
+from fma_wsss.prompts import PromptSettings, prompts_from_settings  # noqa: E402
 
 
-def grad_cam_full_backward(clip, feats, text, n_fg, classes, x):
+def _timed(f):
+    t0 = time.perf_counter()
+    out = f()
+    return time.perf_counter() - t0, out
+
+
+def demo_split(clip, learner, samples, repeats: int) -> dict:
+    "Seconds per image of the CAM stage on the demo set, text per image vs once per split; the text encoder alone."
+    settings = CamSettings()
+
+    def per_image():
+        for s in samples:
+            with torch.no_grad():
+                text = learner()
+            compute_cams(clip, text, learner.n_fg, s.image, s.labels, settings)
+
+    def once():
+        with torch.no_grad():
+            text = learner()
+        for s in samples:
+            compute_cams(clip, text, learner.n_fg, s.image, s.labels, settings)
+
+    def text_only():
+        with torch.no_grad():
+            learner()
+
+    runs = {"text per image": per_image, "text once per split": once, "text encoder": text_only}
+    once()  # warm-up
+    times = {k: [] for k in runs}
+    for _ in range(repeats):
+        for k, f in runs.items():
+            times[k].append(_timed(f)[0])
+    med = {k: statistics.median(v) for k, v in times.items()}
+    n = len(samples)
+    return {
+        "per_image_s": {
+            "text per image": med["text per image"] / n,
+            "text once per split": med["text once per split"] / n,
+        },
+        "text_encoder_s": med["text encoder"],
+        "n_images": n,
+        "raw_s": times,
+    }
+
+
+def grad_cam_full_backward(clip, text, present, x):
     """The released code's way (CLIP-ES): one backward per class through the WHOLE network (its hooks
     sit on a model whose weights require grad, so autograd walks all 12 blocks down to the input)."""
-    scores = class_scores(clip, feats, text, n_fg, classes)
-    grads = [torch.autograd.grad(s, [feats.act, x], retain_graph=True)[0][0] for s in scores]
+    x = x.clone().requires_grad_(True)
+    feats = clip.encode_image(x, with_attn=True)
+    scores = masked_scores(clip.logits(feats.image_emb, text), present)[0]
+    classes = torch.nonzero(present[0]).flatten().tolist()
+    grads = [torch.autograd.grad(scores[c], [feats.act, x], retain_graph=True)[0][0] for c in classes]
     w = torch.stack(grads).mean(1)
     return (w @ feats.act[0].detach().T).reshape(-1, *feats.grid)
 
 
-def one_image(clip, x, text, classes, fn):
-    "Seconds for the whole per-image CAM and for its Grad-CAM part alone."
-    t0 = time.perf_counter()
-    with torch.enable_grad():
-        if fn is grad_cam_full_backward:
-            x = x.clone().requires_grad_(True)
-            feats = clip.encode_image(x, with_attn=True)
-            t1 = time.perf_counter()
-            cam = fn(clip, feats, text, 20, classes, x)
-            return time.perf_counter() - t0, time.perf_counter() - t1, cam
-        feats = clip.encode_image(x, with_attn=True)
-        t1 = time.perf_counter()
-        cam = fn(clip, feats, text, 20, classes)
-    t2 = time.perf_counter()
-    return t2 - t0, t2 - t1, cam
+def backward_variants(clip, text, repeats: int) -> dict:
+    "Seconds per image of forward with attention + Grad-CAM, three ways, on one 500x375 image with 3 classes."
+    image = np.random.default_rng(0).integers(0, 256, (375, 500, 3), dtype=np.uint8)
+    x = clip.preprocess(image)
+    present = torch.zeros(1, 20, dtype=torch.bool)
+    present[0, [4, 11, 14]] = True  # bottle, dog, person
+
+    def ours(backward):
+        def f():
+            with torch.enable_grad():
+                feats = clip.encode_image(x, with_attn=True)
+                return grad_cam(feats, clip.logits(feats.image_emb, text), present, backward=backward)[0]
+
+        return f
+
+    runs = {
+        "batched": ours("batched"),
+        "loop": ours("loop"),
+        "full_backward": lambda: grad_cam_full_backward(clip, text, present, x),
+    }
+    maps = {k: f() for k, f in runs.items()}  # warm-up
+    diff = {k: (maps[k][[4, 11, 14]] - maps["loop"][[4, 11, 14]]).abs().max().item() for k in ("batched",)}
+    diff["full_backward"] = (maps["full_backward"] - maps["loop"][[4, 11, 14]]).abs().max().item()
+    times = {k: [] for k in runs}
+    for _ in range(repeats):
+        for k, f in runs.items():
+            times[k].append(_timed(f)[0])
+    return {
+        "per_image_s": {k: statistics.median(v) for k, v in times.items()},
+        "max_abs_diff_to_loop": diff,
+        "input": list(x.shape),
+        "raw_s": times,
+    }
+
+
+def bf16_variant(c32, text32, samples, repeats: int) -> dict:
+    "Seconds per image of compute_cams (text once) with CLIP in bf16 vs fp32, and how far the maps move."
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the slow-bf16 warning on CPUs without AMX: measured here
+        c16 = FrozenClip.build("ViT-B-16", "random", dtype=INFERENCE_DTYPES["bf16"])
+    s = samples[0]
+    runs = {"fp32": c32, "bf16": c16}
+    maps = {k: compute_cams(c, text32, 20, s.image, s.labels) for k, c in runs.items()}  # warm-up
+    times = {k: [] for k in runs}
+    for _ in range(repeats):
+        for k, c in runs.items():
+            times[k].append(_timed(lambda c=c: compute_cams(c, text32, 20, s.image, s.labels))[0])
+    rel = ((maps["bf16"] - maps["fp32"]).norm() / maps["fp32"].norm()).item()
+    same = (maps["bf16"].argmax(0) == maps["fp32"].argmax(0)).float().mean().item()
+    return {"per_image_s": {k: statistics.median(v) for k, v in times.items()}, "relative_l2_change": rel,
+            "argmax_agreement": same, "image": s.id, "raw_s": times}  # fmt: skip
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    load = Load()
     torch.manual_seed(0)
     clip = FrozenClip.build("ViT-B-16", "random")
+    learner = prompts_from_settings(clip, VOC_VOCAB, PromptSettings(), random_seed=0)
+    ds = demo_dataset()
+    samples = [ds[i] for i in ds.ids]
+    split = demo_split(clip, learner, samples, a.repeats)
     with torch.no_grad():
-        text = classification_prompts(clip, VOC_VOCAB, seed=0)()
-    image = np.random.default_rng(0).integers(0, 256, (375, 500, 3), dtype=np.uint8)
-    x = clip.preprocess(image)
-    classes = torch.tensor([4, 11, 14])  # bottle, dog, person (0-based)
-    one_image(clip, x, text, classes, grad_cam)  # warm-up
-    methods = (("batched", grad_cam), ("loop", grad_cam_loop), ("full_backward_loop", grad_cam_full_backward))
-    times = {name: [] for name, _ in methods}
-    for _ in range(args.repeats):
-        for name, fn in methods:
-            total, back, cam = one_image(clip, x, text, classes, fn)
-            times[name].append((total, back))
-    b_tot = statistics.median(t for t, _ in times["batched"])
-    l_tot = statistics.median(t for t, _ in times["loop"])
-    b_bwd = statistics.median(b for _, b in times["batched"])
-    l_bwd = statistics.median(b for _, b in times["loop"])
-    r_tot = statistics.median(t for t, _ in times["full_backward_loop"])
-    r_bwd = statistics.median(b for _, b in times["full_backward_loop"])
-    with torch.enable_grad():
-        f = clip.encode_image(x, with_attn=True)
-        ref = grad_cam_loop(clip, f, text, 20, classes)  # retains the graph; grad_cam then frees it
-        diff = (grad_cam(clip, f, text, 20, classes) - ref).abs().max().item()
-        xr = x.clone().requires_grad_(True)
-        fr = clip.encode_image(xr, with_attn=True)
-        diff_full = (grad_cam_full_backward(clip, fr, text, 20, classes, xr) - ref).abs().max().item()
-    res = dict(
-        machine=f"2-core CPU dev machine (1-min load average {os.getloadavg()[0]:.1f} when done)",
-        cpu=platform.processor() or platform.machine(),
-        torch=torch.__version__,
-        threads=torch.get_num_threads(),
-        model="ViT-B-16 random weights, fp32",
-        input=list(x.shape),
-        n_classes=len(classes),
-        n_prompts=int(text.shape[0]),
-        repeats=args.repeats,
-        per_image_s=dict(batched=b_tot, loop=l_tot),
-        gradcam_part_s=dict(batched=b_bwd, loop=l_bwd),
-        full_backward_per_image_s=r_tot,
-        full_backward_gradcam_part_s=r_bwd,
-        speedup_per_image=l_tot / b_tot,
-        speedup_gradcam_part=l_bwd / b_bwd,
-        speedup_vs_full_backward_per_image=r_tot / b_tot,
-        speedup_vs_full_backward_gradcam_part=r_bwd / b_bwd,
-        max_abs_diff_batched_vs_loop=diff,
-        max_abs_diff_full_backward_vs_loop=diff_full,
-        raw=times,
+        text = learner()
+    back = backward_variants(clip, text, a.repeats)
+    bf16 = bf16_variant(clip, text, samples, a.repeats)
+    sp, bp = split["per_image_s"], back["per_image_s"]
+    per_image = {
+        "CAM stage per image, demo set, text encoded per image": sp["text per image"],
+        "CAM stage per image, demo set, text once per split": sp["text once per split"],
+        "text encoder, 45 prompts (once per split now)": split["text_encoder_s"],
+        "CAM per image, ViT-B/16, text once, batched backward": bp["batched"],
+        "CAM per image, ViT-B/16, text once, loop backward": bp["loop"],
+        "CAM per image, ViT-B/16, released full backward per class": bp["full_backward"],
+        "compute_cams, CLIP fp32": bf16["per_image_s"]["fp32"],
+        "compute_cams, CLIP bf16": bf16["per_image_s"]["bf16"],
+    }
+    drop = sp["text per image"] - sp["text once per split"]
+    how = (
+        f"ViT-B/16 shapes with random weights, fp32 unless said, VOC classification prompts ({int(text.shape[0])} "
+        f"prompts); medians of {a.repeats} alternating repeats after a warm-up. Rows 1-3: `compute_cams` (forward "
+        f"with attention, Grad-CAM, CAA, resize) over the demo set's {split['n_images']} images. Rows 4-6: forward "
+        f"with attention + Grad-CAM only, one 500x375 image (input {tuple(back['input'])}), 3 classes. Rows 7-8: "
+        f"`compute_cams` on {bf16['image']} with CLIP's weights and forwards in fp32 / bf16 (logits fp32)."
     )
-    out = project_root() / "benchmarks/results"
-    atomic_write_bytes(out / "cam.json", json.dumps(res, indent=2).encode())
-    md = (
-        f"# Grad-CAM: batched vs one class at a time\n\n"
-        f"Machine: {res['machine']}, torch {res['torch']}, {res['threads']} threads. {res['model']}, "
-        f"input {tuple(res['input'])}, {res['n_classes']} present classes, {res['n_prompts']} prompts; "
-        f"median of {args.repeats} alternating repeats.\n\n"
-        f"| | batched (`grad_cam`) | per class, last block only (`grad_cam_loop`) | per class, whole network (released code) | last-block loop / batched | whole-network loop / batched |\n|---|---|---|---|---|---|\n"
-        f"| per-image CAM (forward with attention + Grad-CAM) | {b_tot:.2f} s | {l_tot:.2f} s | {r_tot:.2f} s | {l_tot / b_tot:.2f}x | {r_tot / b_tot:.2f}x |\n"
-        f"| Grad-CAM part (scores + backward + maps) | {b_bwd:.2f} s | {l_bwd:.2f} s | {r_bwd:.2f} s | {l_bwd / b_bwd:.2f}x | {r_bwd / b_bwd:.2f}x |\n\n"
-        f"Max |batched - last-block loop| = {diff:.2e}; max |whole-network loop - last-block loop| = {diff_full:.2e}. "
-        f"All three share one image forward (12 blocks, 768 patches). The released code back-propagates each "
-        f"class through the whole network; `grad_cam` stops at the last block's ln_1 activation and does all "
-        f"classes in one batched backward (`is_grads_batched`). On this CPU the FLOPs of the batched backward "
-        f"equal those of the last-block loop, and torch's legacy vmap falls back to per-sample loops for "
-        f"layer-norm and softmax backward, so the two are close (a ratio below 1 means the loop was faster); "
-        f"the speed-up over the released way comes from stopping at the last block. GPU: not measured.\n"
+    body = (
+        f"Text once per split: the CAM stage's time per image drops by {drop:.2f} s "
+        f"({drop / sp['text per image']:.0%}); the text encoder alone takes {split['text_encoder_s']:.2f} s "
+        f"({split['text_encoder_s'] / sp['text per image']:.0%} of the per-image time before), now once per split "
+        f"(per rank). The CAMs are identical bit for bit (tests/test_speed.py).\n\n"
+        f"Grad-CAM: max |batched - loop| = {back['max_abs_diff_to_loop']['batched']:.1e}, max |released - loop| = "
+        f"{back['max_abs_diff_to_loop']['full_backward']:.1e}; the released code back-propagates each class through "
+        f"the whole network, `grad_cam` stops at the last block's ln_1 activation.\n\n"
+        f"bf16: {bf16['per_image_s']['bf16'] / bf16['per_image_s']['fp32']:.2f}x the fp32 time on this CPU "
+        f"(native bf16 matrix products: {cpu_has_fast_bf16()}; without AVX512-BF16/AMX PyTorch emulates bf16); the "
+        f"maps move by {bf16['relative_l2_change']:.1%} (relative L2) and {bf16['argmax_agreement']:.1%} of the "
+        f"pixels keep their arg-max class (random weights)."
     )
-    atomic_write_bytes(out / "cam.md", md.encode())
-    print(md)
+    record("cam", "CAM stage: text features once per split, Grad-CAM backward, bf16", per_image, load, how,
+           details={"demo_split": split, "backward": back, "bf16": bf16}, body=body)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -6,13 +6,11 @@ Writes ground truth (palette PNGs with 1-3 objects and a 255 boundary band, like
 (the objects shifted and a spurious blob, so the confusion matrix is not diagonal) to a temporary
 folder, then times `score_split` end to end: reading both PNGs per image, checking them, and
 accumulating one 21x21 confusion matrix. Writing the files is not timed. Target: under 10 s on the
-2-core CPU dev machine. Results: benchmarks/results/metrics.json and metrics.md.
+2-core CPU dev machine. Results: benchmarks/results/metrics.json and metrics.md (seconds per image).
 """
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -22,6 +20,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _record import Load, record  # noqa: E402
+
 from fma_wsss.data import VOC_VOCAB, SegDataset, write_label  # noqa: E402
 from fma_wsss.metrics import confusion_matrix, score_split  # noqa: E402
 
@@ -50,6 +51,7 @@ def _label_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main(n: int = 1464, repeats: int = 3, seed: int = 0) -> dict:
+    load = Load()
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
@@ -80,9 +82,6 @@ def main(n: int = 1464, repeats: int = 3, seed: int = 0) -> dict:
     best = min(min(t) for t in runs.values())
     out = {
         "what": f"score_split over {n} label maps of {W}x{H} (read GT + prediction PNGs, check, accumulate 21x21 cm)",
-        "machine": "2-core CPU dev machine",
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
         "n_images": n,
         "repeats": repeats,
         "seconds": runs,
@@ -93,24 +92,21 @@ def main(n: int = 1464, repeats: int = 3, seed: int = 0) -> dict:
         "meets_target": best < TARGET_S,
         "miou_of_synthetic_predictions": res["miou"],
     }
-    res_dir = ROOT / "benchmarks" / "results"
-    res_dir.mkdir(parents=True, exist_ok=True)
-    (res_dir / "metrics.json").write_text(json.dumps(out, indent=1) + "\n")
-    lines = [
-        "# metrics benchmark\n",
-        f"Machine: 2-core CPU dev machine (os.cpu_count() = {os.cpu_count()}, 1-min load average {os.getloadavg()[0]:.1f} when done), "
-        f"Python {platform.python_version()}.\n",
-        f"Measured: {out['what']}; files written beforehand (not timed, {write_s:.1f} s); {repeats} repeats each.\n",
-        "| setting | seconds (each repeat) | best |",
-        "|---|---|---|",
-    ]
+    per_image = {"score_split (read 2 PNGs + confusion matrix)": best / n}
+    per_image.update({f"score_split, {k}": min(v) / n for k, v in runs.items()})
+    per_image["confusion matrix alone (arrays in memory)"] = cm_only / n
+    how = (
+        f"Measured: {out['what']}; files written beforehand (not timed, {write_s:.1f} s); best of {repeats} repeats "
+        f"per setting (the first row: the best setting)."
+    )
+    lines = ["| setting | seconds (each repeat) | best |", "|---|---|---|"]
     lines += [f"| {k} | {', '.join(f'{t:.2f}' for t in v)} | {min(v):.2f} |" for k, v in runs.items()]
     lines += [
         "",
-        f"Confusion matrices alone (arrays in memory, no PNG decoding): {cm_only:.2f} s for {n} images.",
-        f"Target < {TARGET_S:.0f} s: {'met' if best < TARGET_S else 'MISSED'} (best {best:.2f} s).",
+        f"Target < {TARGET_S:.0f} s for the split: {'met' if best < TARGET_S else 'MISSED'} (best {best:.2f} s).",
     ]
-    (res_dir / "metrics.md").write_text("\n".join(lines) + "\n")
+    record("metrics", "Scoring: score_split over a VOC-val-sized split", per_image, load, how, details=out,
+           body="\n".join(lines))  # fmt: skip
     return out
 
 
@@ -119,4 +115,4 @@ if __name__ == "__main__":
     ap.add_argument("--n", type=int, default=1464)
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
-    print(json.dumps(main(a.n, a.repeats), indent=1))
+    main(a.n, a.repeats)

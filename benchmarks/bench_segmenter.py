@@ -6,23 +6,27 @@
 One iteration = mmseg's `train_step` (data preprocessor, forward, loss, backward, optimiser step) on a
 synthetic batch of random images and label maps of the crop size, so data loading is not timed.
 Peak memory: CPU = the process's peak resident set (ru_maxrss, includes Python and libraries);
-GPU = torch.cuda.max_memory_allocated. Writes benchmarks/results/segmenter{,_gpu}.{json,md}.
+GPU = torch.cuda.max_memory_allocated. Seconds per image = iteration / batch.
+Writes benchmarks/results/segmenter{,_gpu}.{json,md}.
 """
 
 import argparse
-import json
-import os
-import platform
 import resource
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from fma_wsss.segmenter import PAPER_BATCH, SegmenterConfig, model_sections, require_modules
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's fma_wsss
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _record import Load, record  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "results"
+from fma_wsss.segmenter import SegmenterSettings, model_sections, require_modules  # noqa: E402
+
+PAPER_BATCH = SegmenterSettings().batch_size  # METHOD 9
+NUM_CLASSES = 21  # VOC: 20 classes + background
 
 
 def _batch(n: int, crop: tuple[int, int], num_classes: int, device: torch.device, gen: torch.Generator):
@@ -47,7 +51,7 @@ def bench(model: str, batch: int, crop: int, iters: int, warmup: int, device: to
 
     require_modules(model)
     init_default_scope("mmseg")
-    cfg = SegmenterConfig(
+    cfg = SegmenterSettings(
         model=model,
         crop_size=crop,
         batch_size=batch,
@@ -55,7 +59,7 @@ def bench(model: str, batch: int, crop: int, iters: int, warmup: int, device: to
         backbone_weights="random",
         amp=device.type == "cuda",
     )
-    sec = model_sections(cfg)
+    sec = model_sections(cfg, NUM_CLASSES)
     net = MODELS.build(sec["model"]).to(device).train()
     net.init_weights()
     optim = build_optim_wrapper(net, sec["optim_wrapper"])
@@ -64,7 +68,7 @@ def bench(model: str, batch: int, crop: int, iters: int, warmup: int, device: to
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     for i in range(warmup + iters):
-        data = _batch(batch, cfg.crop, cfg.num_classes, device, gen)
+        data = _batch(batch, cfg.crop, NUM_CLASSES, device, gen)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t0 = time.perf_counter()
@@ -99,51 +103,31 @@ def main():
     ap.add_argument("--iters", type=int, default=5, help="timed iterations")
     ap.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
     a = ap.parse_args()
+    load = Load()
     if a.gpu:
         if not torch.cuda.is_available():
             raise SystemExit("--gpu needs a CUDA device; none is visible")
-        dev, runs, name = (
-            torch.device("cuda"),
-            [("deeplabv3plus_r101", PAPER_BATCH), ("mask2former_swin-l", PAPER_BATCH)],
-            "segmenter_gpu",
-        )
-        machine = torch.cuda.get_device_name(dev)
+        dev, name = torch.device("cuda"), "segmenter_gpu"
+        runs = [("deeplabv3plus_r101", PAPER_BATCH), ("mask2former_swin-l", PAPER_BATCH)]
     else:
         dev, runs, name = torch.device("cpu"), [("segformer_mit-b0", 2)], "segmenter"
-        machine = f"2-core CPU dev machine ({platform.processor() or platform.machine()}, torch {torch.get_num_threads()} threads)"
-    load0 = os.getloadavg()[0]
     results = [bench(m, b, 512, a.iters, a.warmup, dev) for m, b in runs]
-    load = f"1-min load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end ({os.cpu_count()} CPUs)"
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{name}.json").write_text(
-        json.dumps(dict(machine=machine, torch=torch.__version__, load=load, results=results), indent=1)
+    per_image = {f"{r['model']} train_step": r["sec_per_iter_median"] / r["batch"] for r in results}
+    how = (
+        f"One iteration = mmseg train_step on a synthetic batch (no data loading), random init, 512x512 crops; "
+        f"median of {a.iters} timed iterations after {a.warmup} warm-up; per image = iteration / batch."
     )
-    lines = [
-        f"# Stage-2 training speed ({'GPU' if a.gpu else 'CPU'})",
-        "",
-        f"Machine: {machine}; torch {torch.__version__}.",
-        "One iteration = mmseg train_step on a synthetic batch (no data loading), random init, 512x512 crops.",
-        "",
-        "| model | batch | s/iter (median) | peak memory (GiB) | params (M) |",
-        "|---|---|---|---|---|",
-    ]
+    lines = ["| model | batch | s/iter (median) | peak memory (GiB) | params (M) |", "|---|---|---|---|---|"]
     for r in results:
         lines.append(
             f"| {r['model']} | {r['batch']} | {r['sec_per_iter_median']:.2f} | {r['peak_memory_bytes'] / 2**30:.2f} "
             f"| {r['params'] / 1e6:.1f} |"
         )
-    lines += [
-        "",
-        f"Peak memory is the {results[0]['peak_memory_kind']}; {a.iters} timed iterations after {a.warmup} warm-up; "
-        f"{load} (other work shares the machine: the CPU figure is an upper bound).",
-    ]
+    lines += ["", f"Peak memory is the {results[0]['peak_memory_kind']}."]
     if not a.gpu:
-        lines += [
-            "",
-            "GPU figures (DeepLabV3+ R101, Mask2Former Swin-L at batch 4): `--gpu`, not run (no GPU in this session).",
-        ]
-    (OUT / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+        lines += ["GPU figures (DeepLabV3+ R101, Mask2Former Swin-L at batch 4): `--gpu`."]
+    record(name, f"Stage-2 training speed ({'GPU' if a.gpu else 'CPU'})", per_image, load, how,
+           details={"results": results}, body="\n".join(lines))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """One prompt-training iteration: time and peak memory, ViT-B/16 shapes with random weights.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_train.py [--device cpu|cuda] [--iters 2] [--batch 16]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_train.py [--device cpu|cuda] [--iters 3] [--batch 16]
 
 Each task ("cls": contrastive loss; "seg": CAM activation loss through the second-order Grad-CAM)
 runs in its own subprocess so that peak memory is its own. Time: wall seconds of each full
@@ -8,21 +8,23 @@ iteration (forward, loss, backward, SGD step; batch 16 of 224x224 crops, VOC voc
 25 background prompts). Memory on the CPU: the increase of the process's peak resident set size
 (`resource.getrusage(RUSAGE_SELF).ru_maxrss`) from just before the first iteration to the end: what
 training adds on top of the loaded model (no tracemalloc, which does not see torch's allocator).
-On CUDA: `torch.cuda.max_memory_allocated`. Writes benchmarks/results/train.{json,md}.
+On CUDA: `torch.cuda.max_memory_allocated`. Seconds per image = the median iteration after the first
+(warm-up) over the batch size. Writes benchmarks/results/train.{json,md}.
 """
 
 import argparse
 import json
-import os
-import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _record import Load, record  # noqa: E402
 
 
 def run_task(task: str, device: str, iters: int, batch: int, threads: int) -> dict:
@@ -30,15 +32,18 @@ def run_task(task: str, device: str, iters: int, batch: int, threads: int) -> di
 
     from fma_wsss.clip import FrozenClip
     from fma_wsss.data import VOC_VOCAB
-    from fma_wsss.prompts import classification_prompts, segmentation_prompts
-    from fma_wsss.train import PromptTrainConfig, prompt_loss
+    from fma_wsss.prompts import PromptSettings, prompts_from_settings
+    from fma_wsss.train import TrainSettings, prompt_loss
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     dev = torch.device(device)
     clip = FrozenClip.build("ViT-B-16", weights="random", device=dev)
-    learner = (classification_prompts if task == "cls" else segmentation_prompts)(clip, VOC_VOCAB).to(dev)
-    cfg = PromptTrainConfig(task=task, batch_size=batch)
+    shape = (
+        PromptSettings() if task == "cls" else PromptSettings(shared_ctx=False, name_position="before", learned_bg=True)
+    )
+    learner = prompts_from_settings(clip, VOC_VOCAB, shape, random_seed=0).to(dev)  # METHOD 2: VOC cls / seg prompts
+    cfg = TrainSettings(loss="contrastive" if task == "cls" else "cam_activation", batch_size=batch)
     params = [p for p in learner.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9, weight_decay=5e-4)
     g = torch.Generator().manual_seed(0)
@@ -87,12 +92,12 @@ def run_task(task: str, device: str, iters: int, batch: int, threads: int) -> di
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--iters", type=int, default=2)
+    ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--task", default=None, help="internal: run one task and print JSON")
-    ap.add_argument("--machine", default="2-core CPU dev machine")
     a = ap.parse_args()
+    load = Load()
     if a.task:
         print(json.dumps(run_task(a.task, a.device, a.iters, a.batch, a.threads)))
         return
@@ -120,35 +125,25 @@ def main():
         if p.returncode:
             sys.exit(f"{task} failed:\n{p.stderr[-3000:]}")
         res.append(json.loads(p.stdout.strip().splitlines()[-1]))
-    info = dict(machine=a.machine, python=platform.python_version(), platform=platform.platform(), results=res)
-    import torch
-
-    info["torch"] = torch.__version__
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = "train" if a.device == "cpu" else f"train_{a.device.split(':')[0]}"
-    (RESULTS / f"{stem}.json").write_text(json.dumps(info, indent=1))
-    lines = [
-        f"# Prompt-training iteration ({a.machine})",
-        "",
-        f"ViT-B/16 shapes, random weights, batch {a.batch} of 224x224 crops, VOC vocabulary (20 classes, 25 background "
-        f"prompts), device {a.device}, torch {torch.__version__}, {a.threads} threads. One iteration = forward, loss, "
-        "backward, SGD step. First iteration includes warm-up.",
-        "",
-        "| task | loss | seconds per iteration | peak memory added (MiB) |",
-        "|---|---|---|---|",
-    ]
+    per_image = {}
+    for r in res:
+        t = r["seconds"][1:] or r["seconds"]
+        per_image[f"prompt training, {r['task']}"] = statistics.median(t) / r["batch"]
+    how = (
+        f"ViT-B/16 shapes, random weights, batch {a.batch} of 224x224 crops, VOC vocabulary (20 classes; cls: 25 "
+        f"background words, seg: 25 learned background prompts), device {a.device}, {a.threads} threads. One iteration "
+        f"= forward, loss, backward, SGD step; per image = median iteration after the first / batch."
+    )
+    lines = ["| task | loss | seconds per iteration | peak memory added (MiB) |", "|---|---|---|---|"]
     for r in res:
         loss = "contrastive" if r["task"] == "cls" else "CAM activation (2nd-order Grad-CAM)"
         lines.append(
             f"| {r['task']} | {loss} | {', '.join(f'{s:.2f}' for s in r['seconds'])} | {r['peak_mem_mib']:.0f} |"
         )
-    lines += [
-        "",
-        f"Memory: {res[0]['memory_method']}.",
-        f"1-min load average {os.getloadavg()[0]:.1f} when done (2 CPU cores); expect tens of percent of variation between runs.",
-    ]
-    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    lines += ["", f"Memory: {res[0]['memory_method']}."]
+    stem = "train" if a.device == "cpu" else f"train_{a.device.split(':')[0]}"
+    record(stem, "Prompt training: one iteration", per_image, load, how, details={"results": res},
+           body="\n".join(lines))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -29,14 +29,16 @@ from .seeding import SeedSettings
 from .segmenter import SegmenterSettings
 from .train import PromptTrainSettings
 
-# %% ../nbs/12_config.ipynb #4eb58bcd
+# %% ../nbs/12_config.ipynb #4486ec94
 @dataclass
 class RunSettings:
-    "How the run is executed; nothing here changes the results except `random_seed` (and `until`, which stops early)."
+    "How the run is executed; `random_seed`, `inference_dtype` and `tf32` change the results (`until` stops early)."
 
     name: str = ""  # run name (default: the profile name)
     random_seed: int = 0  # seeds data order, augmentation, initialisation and held-out choice
     device: str = "auto"  # "auto", "cpu", "cuda" or "cuda:N" (under torchrun: cuda:LOCAL_RANK)
+    inference_dtype: Literal["fp32", "bf16"] = "fp32"  # CAM and SAM forwards: fp32 (METHOD 1, 8) or bf16 (GPU, AMX)
+    tf32: bool = False  # CUDA matmuls in TF32 (Ampere and later): faster, not the release's fp32 (torch's default)
     meaningless: bool = False  # numbers come from untrained models: every report carries a banner
     until: str | None = None  # stop after this stage (see fma_wsss.pipeline.STAGES); None = all
     force: list[str] = field(default_factory=list)  # stages recomputed even when cached (`fma-wsss run --force`)

@@ -375,17 +375,15 @@ def generate_masks(
         store.save(i, ms)
     return todo
 
-# %% ../nbs/09_masks.ipynb #0b668e24
+# %% ../nbs/09_masks.ipynb #b65123a5
 @dataclass
 class MaskSettings:
     "Class-agnostic masks for SAMS (METHOD 8): SAM, or superpixels where SAM is not wanted or available."
 
-    generator: Literal["sam", "sam2", "slic", "felzenszwalb"] = "sam"  # mask source ("sam2": beyond the release)
+    generator: Literal["sam", "slic", "felzenszwalb"] = "sam"  # mask source
     fallback: Literal["slic", "felzenszwalb"] | None = None  # used when SAM weights cannot be resolved; None = fail
     sam_arch: Literal["vit_h", "vit_l", "vit_b", "tiny"] = "vit_h"  # METHOD 8: SAM image encoder
     sam_weights: str = "default"  # "default" (the registry's checkpoint for sam_arch) or a path; "tiny" has none
-    sam2_arch: Literal["tiny", "small", "base+", "large", "toy"] = "large"  # SAM 2.1 Hiera size; toy: random
-    sam2_weights: str = "default"  # "default" (the registry's SAM 2.1 checkpoint for sam2_arch) or a path
     points_per_side: int = 32  # METHOD 8: point grid of crop layer 0
     points_per_batch: int = 256  # METHOD 8: points per forward (memory only)
     pred_iou_thresh: float = 0.86  # METHOD 8: predicted-IoU threshold

@@ -85,7 +85,7 @@ def _load_state(model: SAM2Base, path: Path):
     except RuntimeError as e:
         raise RuntimeError(f"SAM 2 checkpoint {path} does not fit this architecture: {str(e)[:300]}") from e
 
-# %% ../nbs/09b_sam2.ipynb #8a5bb9ab
+# %% ../nbs/09b_sam2.ipynb #349dda2d
 class _LevelPredictor(SAM2ImagePredictor):
     "SAM 2's image predictor, asked once per batch, that hands one multimask output at a time to the generator."
 
@@ -97,7 +97,8 @@ class _LevelPredictor(SAM2ImagePredictor):
 
     def predict_points(self, points: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
         "The three multimask outputs (B,3,H,W) logits, (B,3) IoU, (B,3,h,w) low-res logits of B single points."
-        return super()._predict(points, labels, multimask_output=True, return_logits=True)
+        out = super()._predict(points, labels, multimask_output=True, return_logits=True)
+        return tuple(t.float() for t in out)  # float32 after a bfloat16 forward (autocast): thresholds and RLEs
 
     def _predict(self, *args, **kwargs):
         if self.pending is None:
@@ -141,7 +142,7 @@ class _FmaSam2AutomaticMaskGenerator(SAM2AutomaticMaskGenerator):
         data["crop_boxes"] = data["crop_boxes"].reshape(-1, 4)  # the package makes (0,) for a crop without masks
         return data
 
-# %% ../nbs/09b_sam2.ipynb #e58d59e7
+# %% ../nbs/09b_sam2.ipynb #67432eba
 class Sam2MaskGenerator:
     "SAM 2 masks of an image as a `MaskSet` (levels 0/1/2), with METHOD 8's settings and FMA changes."
 
@@ -149,6 +150,7 @@ class Sam2MaskGenerator:
         self,
         model: SAM2Base,  # from `build_sam2`
         settings: MaskSettings = MaskSettings(),  # generator settings (METHOD 8's by default)
+        dtype: torch.dtype = torch.float32,  # the model's forwards: float32 (METHOD 8) or bfloat16 (autocast)
     ):
         self.params = amg_kwargs(settings)
         self.fma_changes = settings.fma_changes
@@ -160,10 +162,12 @@ class Sam2MaskGenerator:
         )  # fmt: skip
         iou_bonus, nms_bonus = self.fma.get("whole_iou_bonus", 0.0), self.fma.get("whole_nms_bonus", 0.0)
         self.amg = _FmaSam2AutomaticMaskGenerator(model, iou_bonus, nms_bonus, **self.params)
-        self.model_id = _model_id(model)
+        self.model_id, self.dtype = _model_id(model), dtype
 
     def settings(self) -> dict:
-        return {"source": "sam2", "model": self.model_id, **self.params, "fma_changes": self.fma_changes, **self.fma}
+        dt = str(self.dtype).removeprefix("torch.")
+        return {"source": "sam2", "model": self.model_id, **self.params, "dtype": dt, "fma_changes": self.fma_changes,
+                **self.fma}  # fmt: skip
 
     @torch.no_grad()
     def __call__(
@@ -172,7 +176,9 @@ class Sam2MaskGenerator:
     ) -> MaskSet:
         "The image's masks; an image for which SAM 2 finds none gets an empty `MaskSet` (METHOD 8)."
         image = _check_image(image)
-        data = self.amg._generate_masks(image)
+        on = self.dtype != torch.float32  # bfloat16: the forwards under autocast, the post-processing in float32
+        with torch.autocast(self.amg.predictor.device.type, dtype=self.dtype, enabled=on):
+            data = self.amg._generate_masks(image)
         area = self.params["min_mask_region_area"]
         if area > 0:
             nms = max(self.params["box_nms_thresh"], self.params["crop_nms_thresh"])
