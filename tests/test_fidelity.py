@@ -80,7 +80,8 @@ def test_pair_split_files_pass_data_check(tmp_path):
         )
     lines, problems = check_dataset(root, "voc")
     assert problems == [], problems
-    pipe = Pipeline(load_config("paper-voc", {"data.root": str(root)}), {}, tmp_path / "cache", progress=False)
+    pipe = Pipeline(load_config("paper-voc", {"data.root": str(root), "run.device": "cpu"}), {}, tmp_path / "cache",
+                    progress=False)  # fmt: skip
     for part, split in (("train", "train_aug"), ("val", "val")):
         ds = dataset(pipe, part)
         assert ds.ids == plain[split] and all(ds.image_path(i).is_file() for i in ds.ids)
