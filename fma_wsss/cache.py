@@ -27,7 +27,7 @@ from .core import Workers, atomic_write_bytes, check_name, get_logger, settings_
 __all__ = ['CACHE_FORMAT', 'PREFETCH', 'Stage', 'StageResult', 'StageFailed', 'code_fingerprint', 'lib_versions',
            'files_fingerprint', 'read_manifest', 'Engine', 'run_stage', 'list_cache', 'clean_cache']
 
-# %% ../nbs/12a_cache.ipynb #19eb2731
+# %% ../nbs/12a_cache.ipynb #30436c54
 CACHE_FORMAT = 2  # bumped when the layout of stage folders changes
 PREFETCH = 2  # items read ahead of the one being computed (Stage.prefetch)
 
@@ -86,12 +86,10 @@ class StageResult:
 class StageFailed(RuntimeError):
     "A stage raised; the message names the stage and its folder (kept, so a rerun continues it)."
 
-    def __init__(self, stage: str, path: Path, cause: BaseException):
-        self.stage, self.path = stage, Path(path)
-        super().__init__(
-            f"stage {stage!r} failed ({type(cause).__name__}: {cause}); its folder {path} is kept and a rerun "
-            f"continues it"
-        )
+    def __init__(self, stage: str, path: Path | None, cause: BaseException):  # path None: failed before its folder
+        self.stage, self.path = stage, None if path is None else Path(path)
+        kept = f"its folder {path} is kept and a rerun continues it" if path is not None else "nothing was written"
+        super().__init__(f"stage {stage!r} failed ({type(cause).__name__}: {cause}); {kept}")
 
 # %% ../nbs/12a_cache.ipynb #44207dbc
 _CODE_FP: dict[str, str] = {}
@@ -296,7 +294,7 @@ def _run_items(engine: Engine, name: str, out: Path, todo: dict, all_ids: list[s
             pool.shutdown(wait=True, cancel_futures=True)
     return len(mine)
 
-# %% ../nbs/12a_cache.ipynb #197c01d3
+# %% ../nbs/12a_cache.ipynb #6e54cc6e
 def run_stage(
     engine: Engine,
     name: str,  # a stage of the engine whose inputs have run
@@ -307,7 +305,10 @@ def run_stage(
     missing = [i for i in st.inputs if i not in engine.results and engine.enabled(i)]
     if missing:
         raise RuntimeError(f"stage {name!r} needs {missing} first; use run(until={name!r})")
-    key, out = engine.key(name), engine.folder(name)
+    try:  # the key reads the stage's data (its fingerprints): a missing or unreadable file fails here
+        key, out = engine.key(name), engine.folder(name)
+    except Exception as e:
+        raise StageFailed(name, None, e) from e
     lock = _lock(engine, name)
     try:
         try:

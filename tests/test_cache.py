@@ -143,7 +143,9 @@ def test_ids_and_names_from_data_never_leave_their_folders(env, tmp_path):
 
 
 def test_a_failed_run_leaves_failed_json_and_shows_in_the_runs_table(env, tmp_path):
-    "A run whose masks stage fails writes FAILED.json (error, stage, traceback) and the runs table lists it."
+    """A run that fails in a stage writes FAILED.json (error, stage, traceback) and the runs table lists it. A
+    missing label map fails the first stage that reads labels (prompts_cls); the masks, made from images
+    alone, are kept."""
     from fma_wsss.data import make_fake_voc
 
     root = make_fake_voc(tmp_path / "voc", n_train=2, n_val=1)
@@ -153,6 +155,8 @@ def test_a_failed_run_leaves_failed_json_and_shows_in_the_runs_table(env, tmp_pa
     with pytest.raises(Exception):
         run_profile("smoke", {"data.dataset": "voc", "data.root": str(root), "train_split": "train"}, out, progress=False)
     failed = json.loads((out / "FAILED.json").read_text())
-    assert failed["stage"] == "masks" and "2012_000001" in failed["error"] and Path(failed["traceback"]).is_file()
+    assert failed["stage"] == "prompts_cls" and "2012_000001" in failed["error"] and Path(failed["traceback"]).is_file()
+    assert "nothing was written" in failed["error"]
+    assert len(list((Path(os.environ["FMA_WSSS_CACHE"]) / "masks").glob("*/DONE.json"))) == 1
     table = collect_runs(env / "reports", errors="skip")
     assert table.loc[table.run == "failed-run", "status"].tolist() == ["failed"]
