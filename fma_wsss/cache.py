@@ -47,9 +47,13 @@ class Stage:
     items: Callable | None = None  # per-item stage: (engine) -> {item id: input fingerprint}
     run_item: Callable | None = None  # per-item stage: (engine, out_dir, id) -> list of output files of that item
     finish: Callable | None = None  # per-item stage: (engine, out_dir) -> metrics, on every rank, after all items
-    prefetch: Callable | None = None  # per-item stage: (engine, id) -> None, run ahead in a thread (e.g. decode the image)
+    prefetch: Callable | None = (
+        None  # per-item stage: (engine, id) -> None, run ahead in a thread (e.g. decode the image)
+    )
     enabled: Callable | None = None  # (engine) -> bool; None = always
-    ranks: str | Callable = "all"  # whole stage, several processes: "all" take part, "main" runs it alone (or (engine) -> which)
+    ranks: str | Callable = (
+        "all"  # whole stage, several processes: "all" take part, "main" runs it alone (or (engine) -> which)
+    )
     doc: str = ""  # one line for reports
 
     def __post_init__(self):
@@ -312,7 +316,9 @@ def run_stage(
     lock = _lock(engine, name)
     try:
         try:
-            decision = w.broadcast(_decide(engine, name, force and not w.independent) if (w.main or w.independent) else None)
+            decision = w.broadcast(
+                _decide(engine, name, force and not w.independent) if (w.main or w.independent) else None
+            )
             if w.independent and not st.per_item and not decision["reuse"]:
                 raise ValueError(f"stage {name!r} works on the whole dataset: a --shard run can only make per-image "
                                  f"stages (use --until with a per-image stage, e.g. masks)")  # fmt: skip

@@ -698,7 +698,9 @@ def _parser() -> argparse.ArgumentParser:
         help="override a setting, e.g. -p seeds.bg_power_fine 0.5 (repeatable)",
     )
     r.add_argument("--notebook", default="00_pipeline", help=f"experiment to run: {', '.join(EXPERIMENTS[:-1])}")
-    r.add_argument("--force", metavar="STAGE[,STAGE]", help="recompute these stages even when cached (fma_wsss.pipeline.STAGES)")
+    r.add_argument(
+        "--force", metavar="STAGE[,STAGE]", help="recompute these stages even when cached (fma_wsss.pipeline.STAGES)"
+    )
     r.add_argument("--until", metavar="STAGE", help="stop after this stage (setting run.until)")
     r.add_argument("--no-progress", action="store_true", help="hide papermill's progress bar")
     g = r.add_argument_group("several processes (torch.distributed; see fma_wsss.distributed and scripts/slurm/)")
@@ -706,7 +708,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--nnodes", type=int, default=1, help="machines taking part (default 1)")
     g.add_argument("--node-rank", type=int, default=0, help="this machine's index, 0..nnodes-1")
     g.add_argument("--master-addr", default="127.0.0.1", help="address of machine 0 (several machines)")
-    g.add_argument("--master-port", type=int, help="rendezvous port on machine 0 (several machines; default: a free one)")
+    g.add_argument(
+        "--master-port", type=int, help="rendezvous port on machine 0 (several machines; default: a free one)"
+    )
     g.add_argument("--shard", metavar="I/N", help="job-array task I of N: make only per-image stages (with --until), "
                    "no process group, no report")  # fmt: skip
     s = sub.add_parser(
@@ -748,7 +752,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--read", action="store_true", help="also decode every file (slow)")
     c = sub.add_parser("cache", help="list or clean the stage cache",
                        description="The stage cache ($FMA_WSSS_CACHE, default data/cache): one folder per stage and key.")  # fmt: skip
-    c.add_argument("action", choices=["list", "clean"], help="list: every stage folder; clean: remove the selected ones")
+    c.add_argument(
+        "action", choices=["list", "clean"], help="list: every stage folder; clean: remove the selected ones"
+    )
     c.add_argument("--root", help="cache root (default: $FMA_WSSS_CACHE or data/cache)")
     c.add_argument("--stage", action="append", default=[], help="clean: only this stage (repeatable)")
     c.add_argument("--unfinished", action="store_true", help="clean: only folders of unfinished stages")
@@ -857,7 +863,11 @@ def cache_cmd(
     from fma_wsss.core import cache_dir
 
     root = Path(root) if root else cache_dir()
-    rows = list_cache(root) if action == "list" else clean_cache(root, tuple(stages or ()), unfinished, older_than, dry_run)
+    rows = (
+        list_cache(root)
+        if action == "list"
+        else clean_cache(root, tuple(stages or ()), unfinished, older_than, dry_run)
+    )
     now = time.time()
     for r in rows:
         items = "" if r["items"] is None else f"{r['items']} items"

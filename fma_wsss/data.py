@@ -9,14 +9,14 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .core import FileHashes, atomic_write_bytes, check_name, project_root, settings_hash
+from .core import atomic_write_bytes, check_name, project_root, settings_hash
 
 # %% auto #0
 __all__ = ['IGNORE_INDEX', 'VOC_CLASS_NAMES', 'VOC_CLIP_NAMES', 'VOC_BG_WORDS', 'VOC_VOCAB', 'COCO_CLASS_NAMES',
@@ -332,9 +332,7 @@ class SegDataset:
             raise LabelError(
                 f"id {id!r} of {self.name}/{self.split} has neither a label map nor image-level labels (tags)"
             )
-        self._labels_cache[id] = out = (
-            labels_in_map(lab, self.vocab.num_classes) if lab is not None else self.tags[id]
-        )
+        self._labels_cache[id] = out = labels_in_map(lab, self.vocab.num_classes) if lab is not None else self.tags[id]
         return out.copy()
 
     def __getitem__(self, i: int | str) -> Sample:

@@ -419,7 +419,13 @@ def _models(run: Run) -> str:
     if "masks" in r:
         m = r["masks"]
         fell = f" (fall-back: {m['fallback_for']} weights missing)" if m.get("fallback_for") else ""
-        out.append(f"SAM {m['arch']}" if m["source"] == "sam" else f"SAM 2 {m['arch']}" if m["source"] == "sam2" else f"{m['method']} superpixels{fell}")
+        out.append(
+            f"SAM {m['arch']}"
+            if m["source"] == "sam"
+            else f"SAM 2 {m['arch']}"
+            if m["source"] == "sam2"
+            else f"{m['method']} superpixels{fell}"
+        )
     if "segmenter" in run.results:
         w = pl.weights_used(run.pipe).get("segmenter_backbone", "random")
         out.append(f"segmenter {c.segmenter.model} (backbone: {'random init' if w == 'random' else Path(w).name})")

@@ -28,7 +28,14 @@ from .seeding import seed_image, sweep_bg_power
 from .segmenter import ARCHS as SEGMENTER_ARCHS
 from .segmenter import evaluate_segmenter, last_checkpoint, train_segmenter
 from .train import find_prompts, train_prompts
-from .weights import SAM2_WEIGHTS, SAM_WEIGHTS, WEIGHTS, WeightsNotFoundError, preflight_weights, resolve_weights
+from fma_wsss.weights import (
+    SAM2_WEIGHTS,
+    SAM_WEIGHTS,
+    WEIGHTS,
+    WeightsNotFoundError,
+    preflight_weights,
+    resolve_weights,
+)
 
 # %% auto #0
 __all__ = ['STAGES', 'Pipeline', 'dataset', 'file_hashes', 'item_fingerprints', 'data_fingerprint', 'device', 'precision',
@@ -513,8 +520,11 @@ def _seeds_finish(kind: str):
 
 # %% ../nbs/13_pipeline.ipynb #e4b88b04
 def _segmenter_settings(pipe) -> dict:
-    return {"segmenter": vars(pipe.cfg.segmenter), "random_seed": pipe.cfg.run.random_seed,
-            "precision": precision(pipe, inference=False)}
+    return {
+        "segmenter": vars(pipe.cfg.segmenter),
+        "random_seed": pipe.cfg.run.random_seed,
+        "precision": precision(pipe, inference=False),
+    }
 
 
 def _segmenter_ranks(pipe) -> str:

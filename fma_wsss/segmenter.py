@@ -385,8 +385,14 @@ def build_mmseg_config(
             timer=dict(type="IterTimerHook"),
             param_scheduler=dict(type="ParamSchedulerHook"),
             logger=dict(type="LoggerHook", interval=min(cfg.log_interval, cfg.iterations), log_metric_by_epoch=False),
-            checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=every, max_keep_ckpts=2, save_last=True,
-                            backend_args=dict(backend=ATOMIC_BACKEND)),  # never a truncated checkpoint
+            checkpoint=dict(
+                type="CheckpointHook",
+                by_epoch=False,
+                interval=every,
+                max_keep_ckpts=2,
+                save_last=True,
+                backend_args=dict(backend=ATOMIC_BACKEND),
+            ),  # never a truncated checkpoint
             sampler_seed=dict(type="DistSamplerSeedHook"),
             visualization=dict(type="SegVisualizationHook"),
         ),

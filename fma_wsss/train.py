@@ -14,8 +14,8 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch

@@ -156,7 +156,9 @@ BACKBONE_WEIGHTS = {  # registry name -> (architecture, URL)
 for _name, (_arch, _url) in BACKBONE_WEIGHTS.items():
     _file = _url.rsplit("/", 1)[1]
     _sha8 = _file[:-4].rsplit("-", 1)[1]
-    register_weights(WeightSpec(_name, "backbone", _arch, _file, _url, _sha8, None, _OMM_SOURCE, "Apache-2.0 (OpenMMLab)"))
+    register_weights(
+        WeightSpec(_name, "backbone", _arch, _file, _url, _sha8, None, _OMM_SOURCE, "Apache-2.0 (OpenMMLab)")
+    )
 
 # %% ../nbs/02_weights.ipynb #8b1bc51e
 class WeightsNotFoundError(FileNotFoundError):

@@ -84,7 +84,11 @@ def test_changed_sweep_recomputes_its_points_and_says_so(env):
     assert cfg["seeds"]["use_masks"] is False  # the point's own record: the settings it ran with
     sweep = json.loads((out / "sweep.json").read_text())
     want = settings_hash(load_config("smoke", {"seeds.use_masks": False, "seeds.bg_power_fine": 0.5}).to_dict(), 16)
-    assert sweep["points"]["bg_power_fine=0.5"]["settings_hash"] == want == json.loads((point / "DONE.json").read_text())["settings_hash"]
+    assert (
+        sweep["points"]["bg_power_fine=0.5"]["settings_hash"]
+        == want
+        == json.loads((point / "DONE.json").read_text())["settings_hash"]
+    )
     assert len(list((out / ".superseded").iterdir())) == 1  # the old point kept aside, not described as the new one
     assert run_sweep(f, out, progress=False, summary=False) == {"bg_power_fine=0.5": "skipped"}  # same settings
 
@@ -153,7 +157,9 @@ def test_a_failed_run_leaves_failed_json_and_shows_in_the_runs_table(env, tmp_pa
     (root / "VOCdevkit/VOC2012/SegmentationClass/2012_000001.png").unlink()
     out = env / "reports" / "failed-run"
     with pytest.raises(Exception):
-        run_profile("smoke", {"data.dataset": "voc", "data.root": str(root), "train_split": "train"}, out, progress=False)
+        run_profile(
+            "smoke", {"data.dataset": "voc", "data.root": str(root), "train_split": "train"}, out, progress=False
+        )
     failed = json.loads((out / "FAILED.json").read_text())
     assert failed["stage"] == "prompts_cls" and "2012_000001" in failed["error"] and Path(failed["traceback"]).is_file()
     assert "nothing was written" in failed["error"]

@@ -2,7 +2,6 @@
 results of one process with every image computed once, and a rank killed mid-stage costs only the
 images it had not finished."""
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -98,7 +97,9 @@ def test_a_killed_rank_loses_only_its_unfinished_images(tmp_path):
     assert not (folder / "DONE.json").exists() and len(read_manifest(folder)) == 4  # 3 of rank 0, 1 of rank 1
     cfg = load_config("smoke", {"data.fake_n_train": 6, "segmenter.enabled": False})
     res = Pipeline(cfg, cache=env["FMA_WSSS_CACHE"], progress=False).run(until="masks")
-    assert res["masks"].computed == 2 and (folder / "DONE.json").is_file()  # rank 1's unfinished item, and the one it died in
+    assert (
+        res["masks"].computed == 2 and (folder / "DONE.json").is_file()
+    )  # rank 1's unfinished item, and the one it died in
 
 
 def test_every_experiment_notebook_names_its_last_stage():
