@@ -71,7 +71,7 @@ def test_subcommand_help(cmd):
 def _one_line_error(r):
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     assert "Traceback" not in r.stderr, r.stderr
-    lines = [l for l in r.stderr.splitlines() if l.startswith("fma-wsss: error:")]
+    lines = [line for line in r.stderr.splitlines() if line.startswith("fma-wsss: error:")]
     assert len(lines) == 1, r.stderr
     return lines[0]
 

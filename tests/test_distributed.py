@@ -90,8 +90,9 @@ def test_a_killed_rank_loses_only_its_unfinished_images(tmp_path):
     script = tmp_path / "die.py"
     script.write_text(_DIE)
     env = _env(tmp_path, "kill")
-    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--standalone",
-                        str(script), env["FMA_WSSS_CACHE"]], capture_output=True, text=True, timeout=900, env=env)  # fmt: skip
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--standalone", str(script),
+           env["FMA_WSSS_CACHE"]]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert p.returncode != 0  # the launch failed, as it should
     folder = next((Path(env["FMA_WSSS_CACHE"]) / "masks").glob("*/items")).parent
     assert not (folder / "DONE.json").exists() and len(read_manifest(folder)) == 4  # 3 of rank 0, 1 of rank 1

@@ -154,7 +154,7 @@ def test_sweep_resume_and_summary(env):
     summary = json.loads((out / "summary" / "summary.json").read_text())
     assert summary["n_runs"] == 2 and "seeds.bg_power_fine" in summary["settings"]
     assert (out / "summary" / "99_summary.html").is_file()
-    assert [l.split()[-1] for l in (out / "sweep.log").read_text().splitlines()] == ["done", "skipped", "done"]
+    assert [line.split()[-1] for line in (out / "sweep.log").read_text().splitlines()] == ["done", "skipped", "done"]
 
 
 def test_sweep_records_a_failed_point_and_carries_on(env):

@@ -84,8 +84,8 @@ def test_no_copied_notebook_sections(tmp_path):
     "The notebooks (module and experiment), as text, share no run of 10 or more lines."
     for nb in sorted((ROOT / "nbs").rglob("*.ipynb")):
         name = str(nb.relative_to(ROOT / "nbs")).replace("/", "_").removesuffix(".ipynb")
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "nbpy.py"), "to-py", str(nb), str(tmp_path / f"{name}.py")],
-                       check=True)  # fmt: skip
+        to_py = [sys.executable, str(ROOT / "scripts" / "nbpy.py"), "to-py", str(nb), str(tmp_path / f"{name}.py")]
+        subprocess.run(to_py, check=True)
     r = subprocess.run(["duplicates", "--repo", str(tmp_path), "--min-lines", "10", "--most", "20", "--seconds", "120"],
                        capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
     assert r.stdout.startswith("no duplicates"), r.stdout
