@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup run test export bench
+.PHONY: setup run test export bench gpu-check
 setup:
 	bash scripts/setup.sh
 
@@ -25,3 +25,8 @@ export:
 bench: setup
 	for b in cam sam sam2 precision seeding metrics train segmenter pipeline distributed; do $(PY) benchmarks/bench_$$b.py || exit 1; done
 	$(PY) benchmarks/_summary.py
+
+## gpu-check: on a machine with CUDA, what only a GPU can measure (GPU tests, CAM/SAM/training/stage-2 speed, a
+## pipeline run on cuda) in one prepared run; refuses without CUDA. Results: benchmarks/results/gpu.{json,md}
+gpu-check: setup
+	$(PY) benchmarks/gpu_check.py
