@@ -104,7 +104,8 @@ def _absolute_profile(profile: str, base: Path | None = None) -> str:
 
 
 def _failure(e: BaseException) -> dict:
-    "What FAILED.json says of an exception raised by a run: the error, the stage that failed (when known), the traceback."
+    """What FAILED.json says of an exception raised by a run: the error, the stage that failed (when known), the
+    traceback."""
     cause = e.__cause__ or e
     msg = f"{getattr(cause, 'ename', type(cause).__name__)}: {getattr(cause, 'evalue', cause)}"
     stage = re.search(r"stage '([A-Za-z0-9_]+)' failed", msg)
@@ -119,7 +120,8 @@ def run_profile(
     progress: bool = True,
     html: bool = True,
 ) -> Path:
-    "Validate `profile` + `params`, then run `notebook` with them into a run folder; returns the folder. A failed run leaves FAILED.json."
+    """Validate `profile` + `params`, then run `notebook` with them into a run folder; returns the folder. A failed run
+    leaves FAILED.json."""
     from fma_wsss.runs import new_run_dir, run_name, write_json
 
     overrides = resolve_overrides(params or {}, source="-p parameters")
@@ -206,7 +208,8 @@ def run_sweep(
     html: bool = True,
     summary: bool = True,
 ) -> dict:
-    "Run every point of a sweep not finished with its current settings, record failures and carry on; returns {point: status}."
+    """Run every point of a sweep not finished with its current settings, record failures and carry on; returns
+    {point: status}."""
     from fma_wsss.runs import read_json, write_json
 
     sw = load_sweep(path)
@@ -246,8 +249,16 @@ def run_sweep(
             note(name, "done")
         except Exception as e:
             pdir.mkdir(parents=True, exist_ok=True)
-            write_json(pdir / "FAILED.json", {"point": point, "settings_hash": key, **_failure(e),
-                                              "traceback": traceback.format_exc(), "seconds": time.time() - t0})  # fmt: skip
+            write_json(
+                pdir / "FAILED.json",
+                {
+                    "point": point,
+                    "settings_hash": key,
+                    **_failure(e),
+                    "traceback": traceback.format_exc(),
+                    "seconds": time.time() - t0,
+                },
+            )
             note(name, "failed")
             log.error(f"sweep {sw['name']}: {name} failed: {e}")
         points[name]["status"] = status[name]
@@ -362,8 +373,8 @@ def check_dataset(
                 except Exception as e:
                     bad.append(f"{i}: {e}")
         for what, ids, where in (
-            ("images", miss_img, lambda i: ds.image_path(i)),
-            ("label maps", miss_lab, lambda i: f"{i}.png in {[str(d) for d in ds.label_dirs]}"),
+            ("images", miss_img, lambda i, ds=ds: ds.image_path(i)),
+            ("label maps", miss_lab, lambda i, ds=ds: f"{i}.png in {[str(d) for d in ds.label_dirs]}"),
         ):
             if ids:
                 problems.append(f"{dataset}/{split}: {len(ids)} of {len(ds)} {what} missing, e.g. {where(ids[0])}")
@@ -684,7 +695,10 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser(
         "run",
         help="run the pipeline notebook with a profile",
-        description=f"Run an experiment notebook (default 00_pipeline) with a profile ({', '.join(list_profiles())} or a YAML path).",
+        description=(
+            "Run an experiment notebook (default 00_pipeline) with a profile "
+            f"({', '.join(list_profiles())} or a YAML path)."
+        ),
     )
     r.add_argument("profile", help="profile name or YAML path")
     r.add_argument("--out", help="run folder (default: a new timestamped folder under reports/)")
@@ -750,8 +764,11 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--dataset", choices=["voc", "coco", "folder"], default="voc", help="layout (default voc)")
     d.add_argument("--split", action="append", help="split to check (repeatable; default train_aug+val / train+val)")
     d.add_argument("--read", action="store_true", help="also decode every file (slow)")
-    c = sub.add_parser("cache", help="list or clean the stage cache",
-                       description="The stage cache ($FMA_WSSS_CACHE, default data/cache): one folder per stage and key.")  # fmt: skip
+    c = sub.add_parser(
+        "cache",
+        help="list or clean the stage cache",
+        description="The stage cache ($FMA_WSSS_CACHE, default data/cache): one folder per stage and key.",
+    )
     c.add_argument(
         "action", choices=["list", "clean"], help="list: every stage folder; clean: remove the selected ones"
     )

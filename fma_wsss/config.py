@@ -120,7 +120,7 @@ def _coerce(value, tp):
         try:
             value = yaml.safe_load(value)
         except yaml.YAMLError:
-            raise _Bad()
+            raise _Bad() from None
     if origin in (typing.Union, types.UnionType):
         if type(None) in args and value in ("null", "None", "~"):
             return None  # YAML/Python spellings of None
@@ -155,7 +155,7 @@ def _coerce(value, tp):
             try:
                 return float(value)
             except ValueError:
-                raise _Bad()
+                raise _Bad() from None
         raise _Bad()
     if tp is str:
         if isinstance(value, str):

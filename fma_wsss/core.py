@@ -129,7 +129,8 @@ def atomic_write_bytes(
     path: Path | str,  # final path
     data: bytes,
 ):
-    "Write to a temporary file beside `path`, then rename: an interruption never leaves a truncated file or a temp file."
+    """Write to a temporary file beside `path`, then rename: an interruption never leaves a truncated file or a
+    temp file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -198,7 +199,8 @@ def guard_settings(
     what: str = "outputs",  # what the folder holds, for the message
     write: bool = True,  # write `settings` when the file is absent (False: check only)
 ) -> dict:
-    "Write `settings` at `path` when absent; raise `error` naming both when it records other settings. Returns them as stored."
+    """Write `settings` at `path` when absent; raise `error` naming both when it records other settings. Returns them
+    as stored."""
     path, want = Path(path), json.loads(json.dumps(settings, sort_keys=True, default=str))
     if not path.is_file():
         if write:
@@ -232,7 +234,8 @@ def seed_everything(
 def pick_device(
     pref: str = "auto",  # "auto", "cpu", "cuda" or "cuda:N"
 ) -> torch.device:
-    "The device asked for; `auto` takes CUDA when there is one (`cuda:$LOCAL_RANK`). Asking for CUDA without one is an error."
+    """The device asked for; `auto` takes CUDA when there is one (`cuda:$LOCAL_RANK`). Asking for CUDA without one is
+    an error."""
     local = int(os.environ.get("LOCAL_RANK", "0") or 0)
     if pref == "auto":
         return torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
@@ -309,7 +312,8 @@ class Workers:
         cls,
         device: torch.device | str = "cpu",  # this process's device: NCCL for CUDA, Gloo for the CPU
     ) -> Workers:
-        "Join the process group torchrun describes (`WORLD_SIZE` > 1 in the environment) if not joined yet; `current()`."
+        """Join the process group torchrun describes (`WORLD_SIZE` > 1 in the environment) if not joined yet;
+        `current()`."""
         import datetime
 
         import torch.distributed as dist

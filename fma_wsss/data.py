@@ -144,7 +144,8 @@ def voc_palette(
 def read_image(
     path: Path | str,  # image file (JPEG/PNG/...)
 ) -> np.ndarray:
-    "Decode an image as (H,W,3) uint8 RGB (grey/CMYK/alpha converted; EXIF orientation NOT applied, as in VOC/COCO labels)."
+    """Decode an image as (H,W,3) uint8 RGB (grey/CMYK/alpha converted; EXIF orientation NOT applied, as in VOC/COCO
+    labels)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")

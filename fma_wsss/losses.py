@@ -43,9 +43,10 @@ def multilabel_contrastive_loss(
         total = n.sum()
         weight = torch.full_like(s[:, 0], 1.0 / total.item() if total > 0 else 0.0)
     lse_neg = torch.logsumexp(s.masked_fill(pos, float("-inf")), dim=1, keepdim=True)  # (B,1); -inf if no negative
-    l = F.softplus(lse_neg.masked_fill(~ok[:, None], 0.0) - s)  # finite everywhere; masked terms never count
+    per_pair = F.softplus(lse_neg.masked_fill(~ok[:, None], 0.0) - s)  # finite everywhere; masked terms never count
     pairs = pos & ok[:, None]
-    return torch.where(pairs, l * weight.to(s)[:, None], 0.0).sum()  # a zero with a graph when no image qualifies
+    # a zero with a graph when no image qualifies
+    return torch.where(pairs, per_pair * weight.to(s)[:, None], 0.0).sum()
 
 # %% ../nbs/07_losses.ipynb #756ecb01
 def present_from_seed(

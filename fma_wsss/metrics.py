@@ -137,7 +137,8 @@ def score_split(
     workers: int | None = None,  # PNG-decoding threads; default min(4, cpu count)
     progress: bool = True,  # tqdm bar
 ) -> dict:
-    "mIoU, per-class IoU by class name, pixel accuracy and the (K,K) confusion matrix of a folder of predictions (METHOD 9)."
+    """mIoU, per-class IoU by class name, pixel accuracy and the (K,K) confusion matrix of a folder of predictions
+    (METHOD 9)."""
     pred_dir = Path(pred_dir)
     k = num_classes or dataset.vocab.num_classes
     ids, skipped = _scored_ids(dataset, ids)

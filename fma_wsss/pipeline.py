@@ -62,7 +62,8 @@ class Pipeline(Engine):
         self.resolved: dict = {}
 
     def run(self, until: str | None = None, force: tuple[str, ...] = ()) -> dict[str, StageResult]:
-        "Run (or reuse) each enabled stage up to `until` (default `cfg.run.until`, else all); `force` adds to `run.force`."
+        """Run (or reuse) each enabled stage up to `until` (default `cfg.run.until`, else all); `force` adds to
+        `run.force`."""
         return Engine.run(self, until or self.cfg.run.until, tuple(force) + tuple(self.cfg.run.force))
 
     def metrics(self) -> dict:
@@ -346,8 +347,10 @@ def _prompts_run(which: str):
         if prompt_mode(pipe, which) == "hand":
             return _hand_prompts_run(pipe, which, out)
         if p.loss == "joint" and which == "cls":
-            raise ValueError("prompts_cls.loss 'joint': joint training runs in the segmentation-prompt stage; "
-                             "set prompts_seg.loss: joint (and keep prompts_cls.loss: contrastive for the coarse seeds)")  # fmt: skip
+            raise ValueError(
+                "prompts_cls.loss 'joint': joint training runs in the segmentation-prompt stage; "
+                "set prompts_seg.loss: joint (and keep prompts_cls.loss: contrastive for the coarse seeds)"
+            )
         seed_everything(pipe.cfg.run.random_seed)
         seeds = seed_dir(pipe, "coarse") if which == "seg" else None
         learner = ({"cls": prompt_learner(pipe, "cls"), "seg": prompt_learner(pipe, "seg")} if p.loss == "joint"
@@ -395,8 +398,12 @@ def _cams_items(which: str):
 
 def _cams_settings(which: str):
     def settings(pipe) -> dict:
-        return {"cam": vars(getattr(pipe.cfg, f"cam_{which}")), "clip": resolved_clip(pipe),
-                "checkpoint": getattr(pipe.cfg, f"prompts_{which}").checkpoint, "precision": precision(pipe)}  # fmt: skip
+        return {
+            "cam": vars(getattr(pipe.cfg, f"cam_{which}")),
+            "clip": resolved_clip(pipe),
+            "checkpoint": getattr(pipe.cfg, f"prompts_{which}").checkpoint,
+            "precision": precision(pipe),
+        }
 
     return settings
 
@@ -409,8 +416,18 @@ def _cams_item(which: str):
             with torch.no_grad():
                 pipe.memo[memo] = (learner(), learner.n_fg)
         text, n_fg = pipe.memo[memo]
-        return [write_cam(clip_model(pipe, inference=True), text, n_fg, dataset(pipe), id, out, getattr(pipe.cfg, f"cam_{which}"),
-                          _image(pipe, id))]  # fmt: skip
+        return [
+            write_cam(
+                clip_model(pipe, inference=True),
+                text,
+                n_fg,
+                dataset(pipe),
+                id,
+                out,
+                getattr(pipe.cfg, f"cam_{which}"),
+                _image(pipe, id),
+            )
+        ]
 
     return run_item
 
@@ -432,8 +449,13 @@ def _bg_power_run(pipe, out: Path) -> dict:
     sw = sweep_bg_power(held, pipe.path("cams_cls"), store, grid, progress=False)
     scores = {float(p): float(m) for p, m in zip(sw.bg_power, sw.miou)}
     best = max(scores, key=scores.get)
-    return {"bg_power_heldout_miou": {f"{k:g}": v for k, v in scores.items()}, "bg_power_chosen": best,
-            "bg_power_chosen_on": f"held-out subset of {len(held)} train images ({n_gt} with ground truth; not scored below)"}  # fmt: skip
+    return {
+        "bg_power_heldout_miou": {f"{k:g}": v for k, v in scores.items()},
+        "bg_power_chosen": best,
+        "bg_power_chosen_on": (
+            f"held-out subset of {len(held)} train images ({n_gt} with ground truth; not scored below)"
+        ),
+    }
 
 
 def _chooses_bg_power(pipe) -> bool:
@@ -513,8 +535,12 @@ def _seeds_finish(kind: str):
         score = _jsonable_score(_score(pipe, out / "seeds", scored), prefix)
         extra = pipe.results["bg_power"].metrics if kind == "coarse" and _chooses_bg_power(pipe) else {}
         n = score.get(f"{prefix}_n_images", 0)
-        return {"bg_power": _bg_power(pipe, kind), **extra, **score,
-                "scored_on": f"{scored.name}/{scored.split}: the {n} of {len(scored)} images with ground truth"}  # fmt: skip
+        return {
+            "bg_power": _bg_power(pipe, kind),
+            **extra,
+            **score,
+            "scored_on": f"{scored.name}/{scored.split}: the {n} of {len(scored)} images with ground truth",
+        }
 
     return finish
 

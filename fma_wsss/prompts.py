@@ -91,7 +91,10 @@ class PromptLearner(nn.Module):
         self.register_buffer("ctx_pos", pos.to(emb.device), persistent=False)  # (K,M)
         self.register_buffer("eot_idx", eot.to(emb.device), persistent=False)  # (K,)
         g = torch.Generator().manual_seed(random_seed) if random_seed is not None else None
-        new = lambda *s: nn.Parameter((torch.randn(*s, clip.text_width, generator=g) * init_std).to(emb.device))
+
+        def new(*s):
+            return nn.Parameter((torch.randn(*s, clip.text_width, generator=g) * init_std).to(emb.device))
+
         n_words = len(self.class_names) + len(self.bg_words)
         self.ctx = new(n_ctx) if shared_ctx else new(n_words, n_ctx)  # (M,Wt) or (C+n_bg_words,M,Wt)
         self.ctx_bg = new(n_learned_bg, n_ctx) if learned_bg else None  # (n_learned_bg,M,Wt)
@@ -166,7 +169,8 @@ def _load(
     ]
     if saved_clip["arch"] != clip.arch or saved_clip["text_width"] != clip.text_width:
         diffs.append(
-            f"clip: saved {saved_clip['arch']} (width {saved_clip['text_width']}), given {clip.arch} (width {clip.text_width})"
+            f"clip: saved {saved_clip['arch']} (width {saved_clip['text_width']}), "
+            f"given {clip.arch} (width {clip.text_width})"
         )
     if diffs:
         raise ValueError(f"prompt file {path} does not match: " + "; ".join(diffs))

@@ -62,7 +62,7 @@ def git_info(
 
     try:  # porcelain lines are "XY path": the leading status column may be a space, so no strip() there
         commit = git("rev-parse", "HEAD").strip()
-        changed = [l[3:] for l in git("status", "--porcelain").splitlines() if l]
+        changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line]
         return {
             "commit": commit,
             "branch": git("rev-parse", "--abbrev-ref", "HEAD").strip(),

@@ -226,8 +226,14 @@ def collect_runs(
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
     root = Path(root) if root is not None else reports_dir()
-    runs = sorted({p.parent for name in ("metrics.json", "FAILED.json") for p in root.rglob(name)
-                   if not any(part.startswith(".") for part in p.relative_to(root).parts)})  # not .superseded/  # fmt: skip
+    runs = sorted(
+        {
+            p.parent
+            for name in ("metrics.json", "FAILED.json")
+            for p in root.rglob(name)
+            if not any(part.startswith(".") for part in p.relative_to(root).parts)  # not .superseded/
+        }
+    )
     rows = []
     for run in runs:
         try:

@@ -352,7 +352,8 @@ def oracle_cams(
     labels: np.ndarray,  # (P,) int64 present label values
     blur: float = 0.0,  # Gaussian sigma in pixels; 0 = sharp one-hot maps
 ) -> np.ndarray:
-    "(P,H,W) float32 CAMs from ground truth (1 on the class, 0 elsewhere, optionally blurred): an upper-bound test input."
+    """(P,H,W) float32 CAMs from ground truth (1 on the class, 0 elsewhere, optionally blurred): an upper-bound test
+    input."""
     cam = (label[None] == np.asarray(labels).reshape(-1, 1, 1)).astype(np.float32)
     if blur > 0:
         from scipy.ndimage import gaussian_filter

@@ -203,7 +203,8 @@ def _replace_norm(d, old: str, new: str):
 
 
 def _fit_schedule(schedulers: list[dict], iters: int) -> list[dict]:
-    "The iteration-based schedulers with the last phase ending at `iters` (a warm-up squeezed below 2 iterations is dropped)."
+    """The iteration-based schedulers with the last phase ending at `iters` (a warm-up squeezed below 2 iterations is
+    dropped)."""
     out = copy.deepcopy(schedulers)
     total = max(s.get("end", 0) for s in out)
     for s in out:
@@ -730,9 +731,18 @@ def quick_train_eval(
     random_seed: int = 0,  # mmengine's random seed
     lr: float | None = None,  # None: the model's own
 ) -> dict:
-    "Train `model` briefly on the seeds and evaluate it on val: `evaluate_segmenter`'s dict plus work_dir, checkpoint, seconds."
-    cfg = SegmenterSettings(model=model, crop_size=crop_size, batch_size=batch_size, iterations=iterations, lr=lr,
-                            backbone_weights=backbone_weights, num_workers=0, log_interval=max(1, iterations // 5))  # fmt: skip
+    """Train `model` briefly on the seeds and evaluate it on val: `evaluate_segmenter`'s dict plus work_dir, checkpoint,
+    seconds."""
+    cfg = SegmenterSettings(
+        model=model,
+        crop_size=crop_size,
+        batch_size=batch_size,
+        iterations=iterations,
+        lr=lr,
+        backbone_weights=backbone_weights,
+        num_workers=0,
+        log_interval=max(1, iterations // 5),
+    )
     t0 = time.perf_counter()
     wd = train_segmenter(cfg, dataset_train, seed_dir, work_dir=work_dir, device=device, random_seed=random_seed)
     t1 = time.perf_counter()

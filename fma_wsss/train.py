@@ -427,10 +427,10 @@ def prompt_loss(
     if cfg.loss in ("contrastive", "joint"):
         lrn = learners["cls"]
         text = lrn()
-        l = multilabel_contrastive_loss(
+        l_con = multilabel_contrastive_loss(
             clip.logits(feats.image_emb.detach(), text[: lrn.n_fg]), labels, w.get("contrastive")
         )
-        loss, parts["contrastive"] = loss + l, float(l.detach())
+        loss, parts["contrastive"] = loss + l_con, float(l_con.detach())
     if need_cam:
         lrn, seed = learners["seg"], batch["seed"].to(device)
         present = _cam_present(cfg, seed, labels)

@@ -35,7 +35,7 @@ def to_nb(src: Path, dst: Path):
         while lines and not lines[-1].strip():
             lines.pop()
         if c["md"]:
-            text = "\n".join(l[2:] if l.startswith("# ") else l.lstrip("#") for l in lines)
+            text = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in lines)
             cell = nbformat.v4.new_markdown_cell(text)
         else:
             cell = nbformat.v4.new_code_cell("\n".join(lines))
@@ -58,7 +58,7 @@ def to_py(src: Path, dst: Path):
             head += " tags=" + json.dumps(tags)
         out.append(head)
         body = cell.source.splitlines()
-        out += [("# " + l) if l else "#" for l in body] if cell.cell_type == "markdown" else body
+        out += [("# " + line) if line else "#" for line in body] if cell.cell_type == "markdown" else body
         out.append("")
     dst.write_text("\n".join(out) + "\n")
 
