@@ -318,7 +318,7 @@ def _model_id(sam: Sam) -> str:
         h.update(np.float64(v.double().sum().item()).tobytes())
     return "params:" + h.hexdigest()[:16]
 
-# %% ../nbs/09a_sam.ipynb #c2c4d31c
+# %% ../nbs/09a_sam.ipynb #4e436c70
 class SamMaskGenerator:
     "SAM masks of an image as a `MaskSet` (levels 0/1/2), with METHOD 8's settings and FMA changes."
 
@@ -336,16 +336,20 @@ class SamMaskGenerator:
             if settings.fma_changes
             else {}
         )  # fmt: skip
-        self.amg = _FmaAutomaticMaskGenerator(
-            sam, iou_bonus=self.fma.get("whole_iou_bonus", 0.0), nms_bonus=self.fma.get("whole_nms_bonus", 0.0),
-            dtype=dtype, **self.params
-        )  # fmt: skip
         self.model_id, self.dtype = _model_id(sam), dtype
+        self.amg = self._generator(sam, self.fma.get("whole_iou_bonus", 0.0), self.fma.get("whole_nms_bonus", 0.0))
+
+    source = "sam"  # the `source` of `settings()` (SAM 2's generator, a subclass: "sam2")
+
+    def _generator(self, model, iou_bonus: float, nms_bonus: float):
+        "The automatic mask generator with METHOD 8's changes (`fma_wsss.sam2_masks` overrides it for SAM 2)."
+        return _FmaAutomaticMaskGenerator(model, iou_bonus=iou_bonus, nms_bonus=nms_bonus, dtype=self.dtype,
+                                          **self.params)  # fmt: skip
 
     def settings(self) -> dict:
         dt = str(self.dtype).removeprefix("torch.")
-        return {"source": "sam", "model": self.model_id, **self.params, "dtype": dt, "fma_changes": self.fma_changes,
-                **self.fma}  # fmt: skip
+        return {"source": self.source, "model": self.model_id, **self.params, "dtype": dt,
+                "fma_changes": self.fma_changes, **self.fma}  # fmt: skip
 
     @torch.no_grad()
     def __call__(
