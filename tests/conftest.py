@@ -21,9 +21,18 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs a CUDA device")
 
 
+# Files whose tests share a module-scoped fixture (a demo or smoke run, models): under pytest-xdist (`make test`
+# runs `-n 2 --dist loadgroup`) each stays on one worker, so the fixture is built once; other tests spread.
+SHARED_FIXTURE_FILES = {"test_reports", "test_experiments", "test_beyond", "test_segmenter", "test_speed"}
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
 
+    for it in items:
+        module = it.path.stem
+        if module in SHARED_FIXTURE_FILES:
+            it.add_marker(pytest.mark.xdist_group(module))
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device; none here")
