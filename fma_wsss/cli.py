@@ -94,7 +94,7 @@ def _render(nb: Path):
     if nb.is_file():
         render_html(nb)
 
-# %% ../nbs/15_cli.ipynb #ca7c5ade
+# %% ../nbs/15_cli.ipynb #afa234ab
 def _absolute_profile(profile: str, base: Path | None = None) -> str:
     "A profile given as a YAML path, made absolute (relative to `base`, else the current folder); names unchanged."
     p = Path(profile)
@@ -150,7 +150,7 @@ def run_profile(
         raise
     return out
 
-# %% ../nbs/15_cli.ipynb #bae69314
+# %% ../nbs/15_cli.ipynb #0a5d3a1e
 def _point_name(point: dict) -> str:
     "A folder name for a sweep point: `bg_power_fine=0.5,iterations=3` style, filesystem-safe."
     parts = [
@@ -160,7 +160,10 @@ def _point_name(point: dict) -> str:
     return re.sub(r"[^A-Za-z0-9._=,+-]", "_", ",".join(parts)) or "default"
 
 
-def load_sweep(path: str | Path) -> dict:
+def load_sweep(
+    path: str | Path,  # sweep YAML
+    params: dict | None = None,  # settings for every point on top of the file's `fixed` (`fma-wsss sweep -p`)
+) -> dict:
     "The sweep file, checked: name, profile, notebook, fixed overrides and the list of grid points."
     path = Path(path)
     if not path.is_file():
@@ -178,6 +181,11 @@ def load_sweep(path: str | Path) -> dict:
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise CliError(f"sweep file {path}: `grid` must map setting names to non-empty lists of values")
     profile, fixed = _absolute_profile(str(spec.get("profile", "demo")), path.parent), spec.get("fixed") or {}
+    params = resolve_overrides(params or {}, "-p parameters")
+    clash = sorted(set(params) & set(resolve_overrides({k: v[0] for k, v in grid.items()}, f"sweep {path} grid")))
+    if clash:
+        raise CliError(f"sweep {path}: -p {', '.join(clash)}: swept in the file's `grid`; a -p cannot fix it")
+    fixed = {**resolve_overrides(fixed, f"sweep {path} fixed"), **params}
     names = list(resolve_overrides({k: v[0] for k, v in grid.items()}, f"sweep {path} grid"))  # full names
     points = [dict(zip(names, vals)) for vals in itertools.product(*grid.values())]
     for p in points:
@@ -195,7 +203,7 @@ def load_sweep(path: str | Path) -> dict:
         "notebook": str(spec.get("notebook") or "00_pipeline"),
     }
 
-# %% ../nbs/15_cli.ipynb #0526dfa4
+# %% ../nbs/15_cli.ipynb #2694ec7f
 def point_settings(sw: dict, point: dict) -> dict:
     "The full resolved settings of a sweep point (what identifies it): its `RunConfig` as a dict."
     return load_config(sw["profile"], {**resolve_overrides(sw["fixed"]), **point}).to_dict()
@@ -207,12 +215,13 @@ def run_sweep(
     progress: bool = True,
     html: bool = True,
     summary: bool = True,
+    params: dict | None = None,  # settings for every point on top of the file's `fixed` (`fma-wsss sweep -p`)
 ) -> dict:
     """Run every point of a sweep not finished with its current settings, record failures and carry on; returns
     {point: status}."""
     from fma_wsss.runs import read_json, write_json
 
-    sw = load_sweep(path)
+    sw = load_sweep(path, params)
     root = Path(out) if out is not None else reports_dir(create=True) / sw["name"]
     root.mkdir(parents=True, exist_ok=True)
     status, points = {}, {}
@@ -327,7 +336,7 @@ def weights_cmd(action: str, names: list[str], verify: bool = False) -> int:
         raise CliError("weights fetch needs one or more names (see `fma-wsss weights list`)")
     return 2 if bad else 0
 
-# %% ../nbs/15_cli.ipynb #82bbdbee
+# %% ../nbs/15_cli.ipynb #b690b3c3
 DEFAULT_SPLITS = {
     "voc": ("train_aug", "val"),
     "coco": ("train", "val"),
@@ -685,7 +694,7 @@ def settings_cmd(
     head = f"{len(rows)} setting(s) of {'profile ' + str(cfg.profile) if cfg else 'the defaults'}; * = not the default"
     return "\n".join([head, fmt.format("  " + cols[0], *cols[1:])] + [fmt.format(*c) for c in cells])
 
-# %% ../nbs/15_cli.ipynb #792bbae9
+# %% ../nbs/15_cli.ipynb #2cadca1a
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fma-wsss", description="FMA-WSSS: weakly supervised segmentation with CLIP, learned prompts and SAM."
@@ -734,6 +743,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("file", help="sweep YAML (profile, grid, optional fixed, notebook, name)")
     s.add_argument("--out", help="sweep folder (default: reports/<sweep name>)")
+    s.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="a setting for every point, over the file's `fixed` (-p data.root /data/voc)")  # fmt: skip
     s.add_argument("--no-summary", action="store_true", help="skip the 99_summary notebook at the end")
     s.add_argument("--no-progress", action="store_true", help="hide papermill's progress bars")
     rp = sub.add_parser(
@@ -866,7 +877,7 @@ def run_cmd(a: argparse.Namespace) -> int:
     print(f"run folder: {out}")
     return 0
 
-# %% ../nbs/15_cli.ipynb #53d5cf29
+# %% ../nbs/15_cli.ipynb #e46dd983
 def cache_cmd(
     action: str,  # "list" or "clean"
     root: str | Path | None = None,  # cache root; default cache_dir()
@@ -900,7 +911,7 @@ def _dispatch(a: argparse.Namespace) -> int:
     if a.cmd == "run":
         return run_cmd(a)
     if a.cmd == "sweep":
-        st = run_sweep(a.file, a.out, progress=not a.no_progress, summary=not a.no_summary)
+        st = run_sweep(a.file, a.out, progress=not a.no_progress, summary=not a.no_summary, params=dict(a.param))
         print(" ".join(f"{k}:{v}" for k, v in st.items()))
         return 2 if "failed" in st.values() else 0
     if a.cmd == "report":

@@ -26,6 +26,7 @@ def pytest_configure(config):
 SHARED_FIXTURE_FILES = {"test_reports", "test_experiments", "test_beyond", "test_segmenter", "test_speed"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     import torch
 
