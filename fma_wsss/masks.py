@@ -402,7 +402,7 @@ class MaskSettings:
     sam2_arch: Literal["tiny", "small", "base+", "large", "toy"] = "large"  # SAM 2.1 Hiera size; toy: random
     sam2_weights: str = "default"  # "default" (the registry's SAM 2.1 checkpoint for sam2_arch) or a path
     points_per_side: int = 32  # METHOD 8: point grid of crop layer 0
-    points_per_batch: int = 256  # METHOD 8: points per forward (memory only)
+    points_per_batch: int = 256  # METHOD 8: points per forward (memory, speed; may change rounding)
     pred_iou_thresh: float = 0.86  # METHOD 8: predicted-IoU threshold
     stability_score_thresh: float = 0.92  # METHOD 8: stability threshold
     stability_score_offset: float = 1.0  # METHOD 8: stability offset
