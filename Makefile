@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
-TEST_WORKERS ?= 2  # pytest-xdist workers of `make test` (tests sharing a module fixture stay together)
+TEST_WORKERS ?= 2  # pytest-xdist workers of `make test`; a test file stays on one worker (its module fixtures run once)
 
 .PHONY: setup run test export bench gpu-check
 setup:
@@ -16,7 +16,7 @@ run: setup
 
 ## test: set up, then run the whole test suite (nbdev notebook tests, hygiene, smoke runs, end to end)
 test: setup
-	$(PY) -m pytest -ra -n $(TEST_WORKERS) --dist loadgroup tests
+	$(PY) -m pytest -ra -n $(TEST_WORKERS) --dist loadfile tests
 
 export:
 	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean

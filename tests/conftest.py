@@ -21,12 +21,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs a CUDA device")
 
 
-# Files whose tests share a module-scoped fixture (a demo or smoke run, models): under pytest-xdist (`make test`
-# runs `-n 2 --dist loadgroup`) each stays on one worker, so the fixture is built once; other tests spread.
-SHARED_FIXTURE_FILES = {"test_reports", "test_experiments", "test_beyond", "test_segmenter", "test_speed"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     import torch
 
