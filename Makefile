@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 TEST_WORKERS ?= 2  # pytest-xdist workers of `make test`; a test file stays on one worker (its module fixtures run once)
 
-.PHONY: setup run test export bench gpu-check
+.PHONY: setup run test export nb-outputs bench gpu-check
 setup:
 	bash scripts/setup.sh
 
@@ -20,6 +20,14 @@ test: setup
 
 export:
 	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean
+
+## nb-outputs: re-execute the module notebooks whose outputs are kept (a CAM, masks by level, a seed next to
+## ground truth: the last section of each), after editing them
+NB_WITH_OUTPUTS := 06_cam 09_masks 10_seeding
+nb-outputs: setup
+	cd nbs && for nb in $(NB_WITH_OUTPUTS); do ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.timeout=1800 $$nb.ipynb || exit 1; done
+	$(VENV)/bin/nbdev_clean
 
 ## bench: every benchmark in turn, then one summary: per stage, seconds per image next to the previous run's
 ## (benchmarks/results/<name>.json, read before it is overwritten) and the 1-min load average (CPU figures)

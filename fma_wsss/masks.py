@@ -390,7 +390,7 @@ def generate_masks(
         store.save(i, ms)
     return todo
 
-# %% ../nbs/09_masks.ipynb #0b668e24
+# %% ../nbs/09_masks.ipynb #e5ca05d5
 @dataclass
 class MaskSettings:
     "Class-agnostic masks for SAMS (METHOD 8): SAM, or superpixels where SAM is not wanted or available."

@@ -346,7 +346,7 @@ def sweep_bg_power(
         }
     )
 
-# %% ../nbs/10_seeding.ipynb #3c2d05bf
+# %% ../nbs/10_seeding.ipynb #2e6d3098
 def oracle_cams(
     label: np.ndarray,  # (H,W) uint8 ground-truth label map
     labels: np.ndarray,  # (P,) int64 present label values

@@ -24,10 +24,6 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     import torch
 
-    for it in items:
-        module = it.path.stem
-        if module in SHARED_FIXTURE_FILES:
-            it.add_marker(pytest.mark.xdist_group(module))
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device; none here")
