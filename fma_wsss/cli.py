@@ -159,7 +159,7 @@ def run_profile(
         raise
     return out
 
-# %% ../nbs/15_cli.ipynb #3875ee35
+# %% ../nbs/15_cli.ipynb #9a091d6e
 def _point_name(point: dict) -> str:
     "A folder name for a sweep point: `bg_power_fine=0.5,iterations=3` style, filesystem-safe."
     parts = [
@@ -190,15 +190,15 @@ def load_sweep(
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise CliError(f"sweep file {path}: `grid` must map setting names to non-empty lists of values")
     profile, fixed = _absolute_profile(str(spec.get("profile", "demo")), path.parent), spec.get("fixed") or {}
+    names = list(resolve_overrides({k: v[0] for k, v in grid.items()}, f"sweep {path} grid"))  # full names
     params = resolve_overrides(params or {}, "-p parameters")
-    clash = sorted(set(params) & set(resolve_overrides({k: v[0] for k, v in grid.items()}, f"sweep {path} grid")))
+    clash = sorted(set(params) & set(names))
     if clash:
         raise CliError(f"sweep {path}: -p {', '.join(clash)}: swept in the file's `grid`; a -p cannot fix it")
-    fixed = {**resolve_overrides(fixed, f"sweep {path} fixed"), **params}
-    names = list(resolve_overrides({k: v[0] for k, v in grid.items()}, f"sweep {path} grid"))  # full names
+    fixed = {**resolve_overrides(fixed, f"sweep {path} fixed"), **params}  # full names
     points = [dict(zip(names, vals)) for vals in itertools.product(*grid.values())]
     for p in points:
-        load_config(profile, {**resolve_overrides(fixed, f"sweep {path} fixed"), **p})  # fail before running
+        load_config(profile, {**fixed, **p})  # fail before running
     name = str(spec.get("name") or path.stem)
     try:
         check_name(name, f"sweep name in {path}")
@@ -212,10 +212,10 @@ def load_sweep(
         "notebook": str(spec.get("notebook") or "00_pipeline"),
     }
 
-# %% ../nbs/15_cli.ipynb #bad5b75b
+# %% ../nbs/15_cli.ipynb #9e80c1b9
 def point_settings(sw: dict, point: dict) -> dict:
     "The full resolved settings of a sweep point (what identifies it): its `RunConfig` as a dict."
-    return load_config(sw["profile"], {**resolve_overrides(sw["fixed"]), **point}).to_dict()
+    return load_config(sw["profile"], {**sw["fixed"], **point}).to_dict()
 
 
 def run_sweep(
@@ -261,7 +261,7 @@ def run_sweep(
         t0 = time.time()
         try:
             run_notebook(sw["notebook"], pdir, {"profile": sw["profile"], "out_dir": str(pdir),
-                                                "overrides": {**resolve_overrides(sw["fixed"]), **point}},
+                                                "overrides": {**sw["fixed"], **point}},
                          progress, html)  # fmt: skip
             write_json(pdir / "DONE.json", {"point": point, "settings_hash": key, "seconds": time.time() - t0})
             note(name, "done")
@@ -603,7 +603,7 @@ def seed_images(
         atomic_write_bytes(child_path(out, f"{id}.jpg"), buf.getvalue())
     return out
 
-# %% ../nbs/15_cli.ipynb #236b7839
+# %% ../nbs/15_cli.ipynb #2e407a1a
 def _version() -> str:
     import fma_wsss
 
@@ -630,6 +630,11 @@ def _pin_root():
         os.environ.setdefault("FMA_WSSS_ROOT", str(Path.cwd().resolve()))
 
 
+def _add_param_option(parser: argparse.ArgumentParser, help: str):
+    "`-p/--param NAME VALUE`, repeatable: settings by name on top of a profile (the same option on every command)."
+    parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help=help)
+
+
 def _seed_parser(sub):
     s = sub.add_parser(
         "seed",
@@ -644,8 +649,7 @@ def _seed_parser(sub):
     s.add_argument("--prompts", help="a trained prompt file (prompts_seg.pt / prompts_cls.pt of a run's cache)")
     s.add_argument("--labels", help="CSV image,labels: the classes present per image (default: all given classes)")
     s.add_argument("--profile", default="zero-shot", help="settings of CLIP, CAMs, masks and seeds (default zero-shot)")
-    s.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="override a setting, e.g. -p masks.fallback slic (repeatable)")  # fmt: skip
+    _add_param_option(s, "override a setting, e.g. -p masks.fallback slic (repeatable)")
     s.add_argument("--pass", dest="seed_pass", choices=["coarse", "fine"],
                    help="CAM and seed settings: coarse (cam_cls, bg_power_coarse; the default with hand prompts) "
                    "or fine (cam_seg, bg_power_fine; the default with --prompts)")  # fmt: skip
@@ -703,7 +707,7 @@ def settings_cmd(
     head = f"{len(rows)} setting(s) of {'profile ' + str(cfg.profile) if cfg else 'the defaults'}; * = not the default"
     return "\n".join([head, fmt.format("  " + cols[0], *cols[1:])] + [fmt.format(*c) for c in cells])
 
-# %% ../nbs/15_cli.ipynb #08d158c5
+# %% ../nbs/15_cli.ipynb #4b20d982
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="fma-wsss", description="FMA-WSSS: weakly supervised segmentation with CLIP, learned prompts and SAM."
@@ -720,15 +724,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("profile", help="profile name or YAML path")
     r.add_argument("--out", help="run folder (default: a new timestamped folder under reports/)")
-    r.add_argument(
-        "-p",
-        "--param",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="override a setting, e.g. -p seeds.bg_power_fine 0.5 (repeatable)",
-    )
+    _add_param_option(r, "override a setting, e.g. -p seeds.bg_power_fine 0.5 (repeatable)")
     r.add_argument("--notebook", default="00_pipeline", help=f"experiment to run: {', '.join(EXPERIMENTS[:-1])}")
     r.add_argument(
         "--force", metavar="STAGE[,STAGE]", help="recompute these stages even when cached (fma_wsss.pipeline.STAGES)"
@@ -752,8 +748,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("file", help="sweep YAML (profile, grid, optional fixed, notebook, name)")
     s.add_argument("--out", help="sweep folder (default: reports/<sweep name>)")
-    s.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="a setting for every point, over the file's `fixed` (-p data.root /data/voc)")  # fmt: skip
+    _add_param_option(s, "a setting for every point, over the file's `fixed` (-p data.root /data/voc)")
     s.add_argument("--no-summary", action="store_true", help="skip the 99_summary notebook at the end")
     s.add_argument("--no-progress", action="store_true", help="hide papermill's progress bars")
     rp = sub.add_parser(
@@ -815,15 +810,7 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument(
         "profile", nargs="?", help="profile name or YAML path (default: the defaults, METHOD's VOC settings)"
     )
-    st.add_argument(
-        "-p",
-        "--param",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="override a setting, as in `fma-wsss run` (repeatable)",
-    )
+    _add_param_option(st, "override a setting, as in `fma-wsss run` (repeatable)")
     st.add_argument("--changed", action="store_true", help="only the settings that differ from the default")
     return p
 

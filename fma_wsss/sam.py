@@ -77,7 +77,7 @@ SAM_ARCHS = {
     "tiny": _build_tiny_sam,
 }  # METHOD 8 uses vit_h
 
-# %% ../nbs/09a_sam.ipynb #64c66b5d
+# %% ../nbs/09a_sam.ipynb #c481cc55
 def build_sam(
     arch: str = "vit_h",  # "vit_h" (METHOD 8), "vit_l", "vit_b", or "tiny" (random, tests)
     weights: str | Path | None = None,  # checkpoint path; None: resolve the registered one (download allowed)
@@ -102,16 +102,22 @@ def build_sam(
     return sam
 
 
-def _load_state(sam: Sam, path: Path):
-    "Load a checkpoint's state dict; a clear error naming the file when it does not fit."
+def _load_state(
+    model: torch.nn.Module,  # a SAM (or SAM 2: `fma_wsss.sam2_masks`)
+    path: Path,
+    what: str = "SAM",  # named in the errors
+    key: str | None = None,  # the state dict's key in the file (SAM 2: "model"); None: the file is the state dict
+):
+    "Load a checkpoint's state dict; a clear error naming the file when it cannot be read or does not fit."
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state if key is None else state[key]
     except Exception as e:
-        raise RuntimeError(f"cannot read SAM checkpoint {path} ({e}); delete it and resolve again") from e
+        raise RuntimeError(f"cannot read {what} checkpoint {path} ({e!r}); delete it and resolve again") from e
     try:
-        sam.load_state_dict(state)
+        model.load_state_dict(state)
     except RuntimeError as e:
-        raise RuntimeError(f"SAM checkpoint {path} does not fit this architecture: {str(e)[:300]}") from e
+        raise RuntimeError(f"{what} checkpoint {path} does not fit this architecture: {str(e)[:300]}") from e
 
 # %% ../nbs/09a_sam.ipynb #12b74a45
 def _rle_counts(
