@@ -1,6 +1,8 @@
 """Shared pytest set-up: offline hub look-ups, the project root, and markers."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,27 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+def fma(*args, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    "`fma-wsss ARGS` in a subprocess from the project root, with `env` (default: this process's environment)."
+    exe = Path(sys.executable).parent / "fma-wsss"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "fma_wsss"]
+    env = os.environ.copy() if env is None else env
+    return subprocess.run(cmd + list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def module_env(tmp_path_factory, request):
+    """Cache and reports in a temporary folder of the test module, set in os.environ while its tests run (the
+    papermill kernels and `fma` inherit it) and restored after."""
+    base = tmp_path_factory.mktemp(request.module.__name__.removeprefix("test_"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FMA_WSSS_CACHE", str(base / "cache"))
+        mp.setenv("FMA_WSSS_REPORTS", str(base / "reports"))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        yield base
 
 
 def pytest_configure(config):

@@ -6,10 +6,6 @@ Runs use a private cache and reports folder (FMA_WSSS_CACHE / FMA_WSSS_REPORTS i
 import gzip
 import json
 import math
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,41 +13,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from conftest import fma
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    "Cache and reports in a temporary folder for this module (papermill kernels and the CLI inherit os.environ)."
-    base = tmp_path_factory.mktemp("beyond")
-    new = {
-        "FMA_WSSS_CACHE": str(base / "cache"),
-        "FMA_WSSS_REPORTS": str(base / "reports"),
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    old = {k: os.environ.get(k) for k in new}
-    os.environ.update(new)
-    yield base
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-def _fma(*args, timeout=900):
-    exe = shutil.which("fma-wsss", path=str(Path(sys.executable).parent))
-    cmd = [exe] if exe else [sys.executable, "-c", "import sys; from fma_wsss.cli import main; sys.exit(main())"]
-    return subprocess.run(
-        cmd + list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
-    )
-
-
-def test_run_smoke_with_sam2_masks(env):
+def test_run_smoke_with_sam2_masks(module_env):
     """`fma-wsss run smoke -p masks.generator sam2` on two demo photographs: the toy random SAM 2 (built from
     the sam2 package's Hiera-T config) makes masks with levels, stored run-length, and the fine seeds are
     METHOD 8's rule applied to exactly those masks and the stored CAMs. The random model's predicted IoUs
@@ -61,8 +30,8 @@ def test_run_smoke_with_sam2_masks(env):
     from fma_wsss.masks import MaskStore
     from fma_wsss.seeding import seed_image
 
-    out = env / "run-sam2"
-    r = _fma("run", "smoke", "--out", str(out), "--no-progress", "-p", "masks.generator", "sam2",
+    out = module_env / "run-sam2"
+    r = fma("run", "smoke", "--out", str(out), "--no-progress", "-p", "masks.generator", "sam2",
              "-p", "data.dataset", "demo", "-p", "data.train_split", "demo", "-p", "data.val_split", "demo",
              "-p", "data.max_train", "2", "-p", "masks.points_per_side", "4", "-p", "masks.pred_iou_thresh", "0",
              "-p", "masks.stability_score_thresh", "0", "-p", "masks.box_nms_thresh", "1.0",
@@ -73,7 +42,7 @@ def test_run_smoke_with_sam2_masks(env):
     assert cfg["provenance"]["untrained"] is True
     stages = json.loads((out / "metrics.json").read_text())["stages"]
     assert list(stages)[-1] == "seeds_fine" and stages["masks"]["masks_per_image"] > 0
-    cache = Path(env) / "cache"
+    cache = Path(module_env) / "cache"
     masks_dir = cache / "masks" / stages["masks"]["key"]
     gen = json.loads((masks_dir / "generator.json").read_text())
     assert gen["source"] == "sam2" and gen["model"] == "toy-random-seed0" and gen["fma_changes"] is True
@@ -138,7 +107,7 @@ def test_multiscale_cams_without_scale_one():
     assert torch.allclose(got, want, rtol=0, atol=1e-6)
 
 
-def test_beyond_sweep_on_the_smoke_profile(env):
+def test_beyond_sweep_on_the_smoke_profile(module_env):
     """sweeps/beyond.yaml: every point of the committed grid is a valid configuration; then the sweep runs on the
     smoke profile with the SAM and SAM 2 mask sources (SLIC is every other smoke run's) and both CAM scale sets
     for the segmentation prompts, one p, and the summary gives each row's seed mIoU and time per image. Masks are
@@ -157,7 +126,7 @@ def test_beyond_sweep_on_the_smoke_profile(env):
         "grid": {"masks.generator": grid["masks.generator"][:2], "cam_seg.scales": grid["cam_seg.scales"],
                  "seeds.bg_power_fine": grid["seeds.bg_power_fine"][1:2]},
     }  # fmt: skip
-    f, out = env / "beyond-smoke.yaml", env / "sweep-beyond"
+    f, out = module_env / "beyond-smoke.yaml", module_env / "sweep-beyond"
     f.write_text(yaml.safe_dump(small))
     status = run_sweep(f, out, progress=False, html=False)
     assert len(status) == 4 and set(status.values()) == {"done"}, status

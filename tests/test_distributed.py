@@ -2,6 +2,7 @@
 results of one process with every image computed once, and a rank killed mid-stage costs only the
 images it had not finished."""
 
+import functools
 import json
 import os
 import subprocess
@@ -9,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import fma
 
 from fma_wsss.cache import read_manifest
 from fma_wsss.cli import EXPERIMENTS, notebook_until
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
 
 
@@ -24,10 +25,7 @@ def _env(tmp: Path, name: str) -> dict:
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}  # fmt: skip
 
 
-def _fma(*args, env):
-    exe = BIN / "fma-wsss"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "fma_wsss"]
-    return subprocess.run(cmd + list(args), cwd=ROOT, capture_output=True, text=True, timeout=1200, env=env)
+_fma = functools.partial(fma, timeout=1200)
 
 
 HEADLINE = ("coarse_seed_miou", "seed_miou", "final_miou", "final_mmseg_miou")

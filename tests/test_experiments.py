@@ -5,13 +5,10 @@ One cache folder (FMA_WSSS_CACHE in a temporary folder) is shared by the whole m
 computes every stage and later notebooks reuse them, so the suite stays within a few minutes on a CPU."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import fma
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "nbs" / "experiments"
@@ -26,34 +23,6 @@ STAGE_NBS = [
 ]
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    "Cache and reports in a temporary folder for this module (the papermill kernels inherit os.environ)."
-    base = tmp_path_factory.mktemp("exp")
-    new = {
-        "FMA_WSSS_CACHE": str(base / "cache"),
-        "FMA_WSSS_REPORTS": str(base / "reports"),
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    old = {k: os.environ.get(k) for k in new}
-    os.environ.update(new)
-    yield base
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-def _fma(*args, timeout=900):
-    exe = shutil.which("fma-wsss", path=str(Path(sys.executable).parent))
-    cmd = [exe] if exe else [sys.executable, "-c", "import sys; from fma_wsss.cli import main; sys.exit(main())"]
-    return subprocess.run(
-        cmd + list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
-    )
 
 
 def test_notebooks_are_clean_and_parametrised():
@@ -77,10 +46,10 @@ def test_notebooks_are_clean_and_parametrised():
 
 
 @pytest.fixture(scope="module")
-def smoke_run(env):
+def smoke_run(module_env):
     "`fma-wsss run smoke --out DIR` once per module (it also fills the shared cache)."
-    out = env / "run-smoke"
-    r = _fma("run", "smoke", "--out", str(out), "--no-progress")
+    out = module_env / "run-smoke"
+    r = fma("run", "smoke", "--out", str(out), "--no-progress")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
     return out
 
@@ -109,22 +78,22 @@ def test_run_smoke_end_to_end(smoke_run):
 
 
 @pytest.mark.parametrize("name", STAGE_NBS)
-def test_stage_notebook(env, smoke_run, name):
+def test_stage_notebook(module_env, smoke_run, name):
     "Each stage notebook runs on the smoke profile, reusing the stages the full run cached."
     from fma_wsss.cli import run_notebook
 
-    out = env / "stage" / name
+    out = module_env / "stage" / name
     run_notebook(name, out, {"profile": "smoke", "out_dir": str(out)}, progress=False)
     m = json.loads((out / "metrics.json").read_text())
     assert m["stages"] and all(s["reused"] for s in m["stages"].values()), m["stages"]  # cached by the full run
     assert (out / f"{name}.html").is_file() and (out / "config.json").is_file()
 
 
-def test_rerender_report(env, smoke_run):
+def test_rerender_report(module_env, smoke_run):
     "`fma-wsss report DIR` re-renders a run folder's HTML; with --rerun it executes it again (figures rewritten)."
     from fma_wsss.cli import main
 
-    d = env / "stage" / "01_sam_masks"
+    d = module_env / "stage" / "01_sam_masks"
     if not d.is_dir():
         pytest.skip("needs test_stage_notebook[01_sam_masks]'s run folder")
     (d / "01_sam_masks.html").unlink()
@@ -136,11 +105,11 @@ def test_rerender_report(env, smoke_run):
     assert resolved["masks"] == {"source": "superpixel", "method": "slic"}  # slic asked for: no fall-back taken
 
 
-def test_sweep_resume_and_summary(env):
+def test_sweep_resume_and_summary(module_env):
     "A finished point is skipped by the next invocation; the new point runs; the summary ends the sweep."
     from fma_wsss.cli import run_sweep
 
-    f, out = env / "bg.yaml", env / "sweep-bg"
+    f, out = module_env / "bg.yaml", module_env / "sweep-bg"
     f.write_text("profile: smoke\nnotebook: 05_fine_seeds\ngrid: {seeds.bg_power_fine: [0.5]}\n")
     assert run_sweep(f, out, progress=False, summary=False) == {"bg_power_fine=0.5": "done"}
     first = (out / "bg_power_fine=0.5" / "DONE.json").stat().st_mtime_ns
@@ -157,13 +126,13 @@ def test_sweep_resume_and_summary(env):
     assert [line.split()[-1] for line in (out / "sweep.log").read_text().splitlines()] == ["done", "skipped", "done"]
 
 
-def test_sweep_records_a_failed_point_and_carries_on(env):
+def test_sweep_records_a_failed_point_and_carries_on(module_env):
     "A point that fails at run time gets FAILED.json (error + traceback) and the next point still runs."
     from fma_wsss.cli import run_sweep
 
-    f, out = env / "ds.yaml", env / "sweep-ds"
+    f, out = module_env / "ds.yaml", module_env / "sweep-ds"
     f.write_text(
-        f"profile: smoke\nnotebook: 01_sam_masks\nfixed: {{data.root: {env / 'no-such-voc'}}}\n"
+        f"profile: smoke\nnotebook: 01_sam_masks\nfixed: {{data.root: {module_env / 'no-such-voc'}}}\n"
         "grid: {data.dataset: [voc, fake_voc]}\n"
     )
     st = run_sweep(f, out, progress=False, summary=False)

@@ -5,6 +5,7 @@ the page under 1.5 MB; the terminal shows the run's log and no kernel noise; hea
 page (when Debian's chromium is installed; CI installs it). Also: `fma-wsss runs`, and an unknown papermill
 parameter stopping a notebook. See reports/README.md ("Checking that a report renders")."""
 
+import functools
 import io
 import json
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import fma
 from PIL import Image
 
 from fma_wsss import runs
@@ -38,10 +40,7 @@ def _env(base: Path) -> dict:
     }
 
 
-def _fma(*args, env: dict, timeout: int = 1800) -> subprocess.CompletedProcess:
-    exe = shutil.which("fma-wsss", path=str(Path(sys.executable).parent))
-    cmd = [exe] if exe else [sys.executable, "-c", "import sys; from fma_wsss.cli import main; sys.exit(main())"]
-    return subprocess.run(cmd + list(args), cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+_fma = functools.partial(fma, timeout=1800)  # the demo run: a few minutes
 
 
 @pytest.fixture(scope="module")
